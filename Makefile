@@ -1,0 +1,51 @@
+# PromptOpt developer commands. `make demo` and `make test` are the quick start; both set everything up.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: demo test lint check run clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.runtime-installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime-installed
+
+## demo: set up, create the demo user/team/prompt/dataset, and print them
+demo: $(VENV)/.runtime-installed
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py bootstrap_demo
+
+## test: set up and run the whole test suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set)
+test: $(VENV)/.dev-installed
+	$(BIN)/pytest
+
+## lint: ruff (lint + format), mypy strict, Django system checks, no missing migrations
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+	$(BIN)/python manage.py check --fail-level WARNING
+	$(BIN)/python manage.py makemigrations --check --dry-run
+
+## check: what CI runs
+check: lint test
+
+## run: web server and background worker together; Ctrl-C stops both
+run: $(VENV)/.runtime-installed
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	trap 'kill 0' INT TERM EXIT; \
+	$(BIN)/python manage.py qcluster & \
+	$(BIN)/gunicorn promptopt.wsgi --bind $(HOST):$(PORT) --workers 2 --access-logfile -
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .mypy_cache .ruff_cache

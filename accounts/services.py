@@ -1,0 +1,110 @@
+"""Writes for teams, memberships and API keys; every change to these goes through here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from accounts import keys
+from accounts.models import ApiKey, ApiKeyScope, Membership, Role, Team
+from accounts.selectors import user_can_write
+from promptopt.errors import ConflictError, PermissionDeniedError
+
+# last_used_at is for humans ("is this key still used?"); writing it on every request would be waste.
+LAST_USED_RESOLUTION_SECONDS = 60
+
+
+def ensure_can_write(*, user: AbstractBaseUser | AnonymousUser | None, team: Team) -> None:
+    """Refuse a change by a user who is not an owner or editor of the team; None means the system itself."""
+    if user is not None and not user_can_write(user=user, team=team):
+        raise PermissionDeniedError(f"{user} may not change team {team.slug!r} (needs the owner or editor role)")
+
+
+@transaction.atomic
+def team_create(*, name: str, slug: str | None = None, owner: AbstractBaseUser | None) -> Team:
+    team = Team(name=name.strip(), slug=slug or slugify(name))
+    team.full_clean()
+    team.save()
+    if owner is not None:
+        membership = Membership(team=team, user=owner, role=Role.OWNER)
+        membership.full_clean()
+        membership.save()
+    return team
+
+
+@transaction.atomic
+def membership_set(
+    *, team: Team, user: AbstractBaseUser, role: Role, acting_user: AbstractBaseUser | None
+) -> Membership:
+    """Add a user to a team or change their role; a team never loses its last owner."""
+    acting_is_owner = Membership.objects.filter(team=team, user=acting_user, role=Role.OWNER).exists()
+    if acting_user is not None and not acting_is_owner and not getattr(acting_user, "is_superuser", False):
+        raise PermissionDeniedError("only a team owner can change memberships")
+    # Lock the team's memberships so two concurrent demotions cannot both see "another owner exists".
+    existing = list(Membership.objects.select_for_update().filter(team=team))
+    current = next((m for m in existing if m.user_id == user.pk), None)
+    owners = sum(1 for m in existing if m.role == Role.OWNER)
+    if current is not None and current.role == Role.OWNER and role != Role.OWNER and owners == 1:
+        raise ConflictError(f"{user} is the last owner of {team.slug!r}; make someone else owner first")
+    if current is None:
+        current = Membership(team=team, user=user, role=role)
+    current.role = role
+    current.full_clean()
+    current.save()
+    return current
+
+
+@dataclass(frozen=True)
+class IssuedApiKey:
+    api_key: ApiKey
+    raw_key: str  # shown to the user once; never stored
+
+
+@transaction.atomic
+def api_key_create(
+    *, team: Team, name: str, scope: ApiKeyScope = ApiKeyScope.READ, created_by: AbstractBaseUser | None
+) -> IssuedApiKey:
+    ensure_can_write(user=created_by, team=team)
+    generated = keys.generate_key()
+    api_key = ApiKey(
+        team=team,
+        name=name.strip(),
+        scope=scope,
+        prefix=generated.prefix,
+        key_hash=keys.hash_key(generated.raw_key, pepper=settings.API_KEY_PEPPER),
+        created_by=created_by,
+    )
+    api_key.full_clean()
+    api_key.save()
+    return IssuedApiKey(api_key=api_key, raw_key=generated.raw_key)
+
+
+@transaction.atomic
+def api_key_revoke(*, api_key: ApiKey, revoked_by: AbstractBaseUser | None) -> ApiKey:
+    ensure_can_write(user=revoked_by, team=api_key.team)
+    if api_key.revoked_at is not None:
+        return api_key
+    api_key.revoked_at = timezone.now()
+    api_key.revoked_by = revoked_by
+    api_key.save(update_fields=["revoked_at", "revoked_by"])
+    return api_key
+
+
+def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
+    """The active key matching `raw_key`, or None; compares hashes in constant time."""
+    prefix = keys.prefix_of(raw_key)
+    if prefix is None:
+        return None
+    api_key = ApiKey.objects.active().select_related("team").filter(prefix=prefix).first()
+    if api_key is None or not keys.key_matches(raw_key, api_key.key_hash, pepper=settings.API_KEY_PEPPER):
+        return None
+    now = timezone.now()
+    if api_key.last_used_at is None or (now - api_key.last_used_at).total_seconds() > LAST_USED_RESOLUTION_SECONDS:
+        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+        api_key.last_used_at = now
+    return api_key

@@ -1,0 +1,134 @@
+"""The typed environment: every setting PromptOpt reads from the process environment or `.env`."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DATABASE_SCHEMES = ("postgres", "postgresql", "sqlite")
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+class ConfigurationError(RuntimeError):
+    """Raised at start-up when the environment holds a value PromptOpt cannot run with."""
+
+
+def _split_commas(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class EnvSettings(BaseSettings):
+    """Settings read once at start-up; unknown variables are ignored, bad values stop the process."""
+
+    model_config = SettingsConfigDict(env_file=BASE_DIR / ".env", env_file_encoding="utf-8", extra="ignore")
+
+    DEBUG: bool = False
+    SECRET_KEY: SecretStr | None = Field(default=None, description="Django signing key; generated if unset")
+    JWT_SIGNING_KEY: SecretStr | None = Field(default=None, description="API token signing key")
+    API_KEY_PEPPER: SecretStr | None = Field(default=None, description="Mixed into API key hashes")
+    ALLOWED_HOSTS: Annotated[list[str], NoDecode] = ["localhost", "127.0.0.1", "[::1]"]
+    CSRF_TRUSTED_ORIGINS: Annotated[list[str], NoDecode] = []
+    DATABASE_URL: str | None = None
+    REDIS_URL: str | None = None
+    DATA_DIR: Path = BASE_DIR / "var"
+    LOG_FORMAT: Literal["text", "json"] = "text"
+    LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    TIME_ZONE: str = "UTC"
+    WORKERS: int = Field(default=2, ge=1, le=64)
+    TASK_TIMEOUT_SECONDS: int = Field(default=3600, ge=10)
+    DATASET_MAX_BYTES: int = Field(default=20 * 1024 * 1024, ge=1024)
+    DATASET_MAX_ROWS: int = Field(default=100_000, ge=1)
+
+    _split_hosts = field_validator("ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS", mode="before")(_split_commas)
+
+    @field_validator("ALLOWED_HOSTS")
+    @classmethod
+    def _hosts_not_empty(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("needs at least one host name")
+        return value
+
+    @field_validator("CSRF_TRUSTED_ORIGINS")
+    @classmethod
+    def _origins_have_scheme(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if urlsplit(origin).scheme not in ("http", "https"):
+                raise ValueError(f"{origin!r} must start with http:// or https://")
+        return value
+
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _database_url_scheme(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in DATABASE_SCHEMES:
+            raise ValueError(f"must start with one of {', '.join(s + '://' for s in DATABASE_SCHEMES)}")
+        return value or None
+
+    @field_validator("REDIS_URL")
+    @classmethod
+    def _redis_url_scheme(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in REDIS_SCHEMES:
+            raise ValueError(f"must start with one of {', '.join(s + '://' for s in REDIS_SCHEMES)}")
+        return value or None
+
+    @field_validator("SECRET_KEY", "JWT_SIGNING_KEY", "API_KEY_PEPPER")
+    @classmethod
+    def _secret_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError(
+                "must be at least 32 characters (use `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _keys_are_distinct(self) -> EnvSettings:
+        # A leaked API token must not also forge sessions: the JWT key has to be its own secret.
+        if (
+            self.SECRET_KEY is not None
+            and self.JWT_SIGNING_KEY is not None
+            and self.SECRET_KEY.get_secret_value() == self.JWT_SIGNING_KEY.get_secret_value()
+        ):
+            raise ValueError("JWT_SIGNING_KEY must differ from SECRET_KEY")
+        return self
+
+    def secret(self, name: Literal["SECRET_KEY", "JWT_SIGNING_KEY", "API_KEY_PEPPER"]) -> str:
+        """The configured secret, or one generated once and kept in DATA_DIR so restarts agree."""
+        configured: SecretStr | None = getattr(self, name)
+        if configured is not None:
+            return configured.get_secret_value()
+        path = self.DATA_DIR / "secrets" / name.lower()
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # Exclusive create: two processes starting together must not write different keys.
+            try:
+                with open(path, "x", encoding="utf-8") as handle:
+                    handle.write(secrets.token_urlsafe(48))
+                path.chmod(0o600)
+            except FileExistsError:
+                pass
+        return path.read_text(encoding="utf-8").strip()
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    lines = ["PromptOpt cannot start: the environment has invalid settings."]
+    for item in error.errors():
+        name = ".".join(str(part) for part in item["loc"]) or "settings"
+        lines.append(f"  {name}: {item['msg']}")
+    lines.append("See .env.example for every variable and its format.")
+    return "\n".join(lines)
+
+
+def load_env_settings(**overrides: object) -> EnvSettings:
+    """Read the environment, turning pydantic's error into one readable message per bad variable."""
+    try:
+        return EnvSettings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise ConfigurationError(describe_validation_error(error)) from None

@@ -1,0 +1,19 @@
+"""The application's error vocabulary: services raise these, every interface maps them the same way."""
+
+from __future__ import annotations
+
+
+class PromptOptError(Exception):
+    """Base class for errors a user can act on; the message is safe to show them."""
+
+
+class NotFoundError(PromptOptError):
+    pass
+
+
+class PermissionDeniedError(PromptOptError):
+    pass
+
+
+class ConflictError(PromptOptError):
+    """The request is valid but the current state forbids it (e.g. cancelling a finished run)."""

@@ -1,0 +1,167 @@
+"""Django settings, derived entirely from the typed environment in `promptopt.env`."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import dj_database_url
+
+from promptopt.env import BASE_DIR, load_env_settings
+from promptopt.logs import build_logging_config
+
+ENV = load_env_settings()
+
+DEBUG = ENV.DEBUG
+SECRET_KEY = ENV.secret("SECRET_KEY")
+ALLOWED_HOSTS = ENV.ALLOWED_HOSTS
+CSRF_TRUSTED_ORIGINS = ENV.CSRF_TRUSTED_ORIGINS
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_q",
+    "django_htmx",
+    "accounts",
+    "prompts",
+    "workflows",
+]
+
+MIDDLEWARE = [
+    "promptopt.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "promptopt.urls"
+WSGI_APPLICATION = "promptopt.wsgi.application"
+ASGI_APPLICATION = "promptopt.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database: SQLite in WAL mode by default, PostgreSQL (psycopg 3) when DATABASE_URL says so.
+ENV.DATA_DIR.mkdir(parents=True, exist_ok=True)
+DATABASES: dict[str, dict[str, Any]]
+if ENV.DATABASE_URL and not ENV.DATABASE_URL.startswith("sqlite"):
+    DATABASES = {"default": dict(dj_database_url.parse(ENV.DATABASE_URL, conn_max_age=60, conn_health_checks=True))}
+    DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
+else:
+    sqlite_path = dj_database_url.parse(ENV.DATABASE_URL)["NAME"] if ENV.DATABASE_URL else None
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": sqlite_path or ENV.DATA_DIR / "promptopt.sqlite3",
+            "OPTIONS": {
+                # WAL lets the web process read while a worker writes; IMMEDIATE avoids upgrade deadlocks.
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache: local memory by default, Redis when REDIS_URL is set.
+CACHES: dict[str, dict[str, Any]]
+if ENV.REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": ENV.REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "promptopt"}}
+
+# --- Background work: django-q2 on the ORM broker by default, on Redis when REDIS_URL is set.
+# timeout < retry, or a slow task would be handed to a second worker while the first still runs.
+Q_CLUSTER: dict[str, Any] = {
+    "name": "promptopt",
+    "workers": ENV.WORKERS,
+    "timeout": ENV.TASK_TIMEOUT_SECONDS,
+    "retry": ENV.TASK_TIMEOUT_SECONDS + 300,
+    "max_attempts": 3,
+    "catch_up": False,
+    "save_limit": 1000,
+    "label": "Background tasks",
+}
+if ENV.REDIS_URL:
+    Q_CLUSTER["redis"] = ENV.REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "admin:login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = ENV.TIME_ZONE
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+if not DEBUG:
+    SESSION_COOKIE_SECURE = False  # set by a TLS-terminating proxy deployment; the demo serves plain HTTP
+
+# --- REST API plumbing (the endpoints arrive with the API issue; authentication is decided here).
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SIMPLE_JWT = {
+    "SIGNING_KEY": ENV.secret("JWT_SIGNING_KEY"),
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=15),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=1),
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "PromptOpt API",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- PromptOpt's own settings.
+API_KEY_PEPPER = ENV.secret("API_KEY_PEPPER")
+DATASET_MAX_BYTES = ENV.DATASET_MAX_BYTES
+DATASET_MAX_ROWS = ENV.DATASET_MAX_ROWS
+
+LOGGING = build_logging_config(log_format=ENV.LOG_FORMAT, level=ENV.LOG_LEVEL)

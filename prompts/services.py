@@ -1,0 +1,288 @@
+"""Writes for prompts, versions, labels and datasets; views, admin, commands and tasks all call these."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils.text import slugify
+
+from accounts.models import Team
+from accounts.services import ensure_can_write
+from prompts.importers import ImportOptions, parse_dataset_file
+from prompts.models import (
+    Dataset,
+    DatasetVersion,
+    Example,
+    OutputType,
+    Prompt,
+    PromptLabel,
+    PromptLabelMove,
+    PromptVersion,
+    Provider,
+    VersionSource,
+)
+from prompts.splits import DEFAULT_RATIOS, Split, SplitRequest, assign_splits, row_content_key
+
+User = AbstractBaseUser
+
+
+@dataclass(frozen=True)
+class VersionDraft:
+    """Everything that defines what a prompt version does (the content the hash covers)."""
+
+    template: str
+    system_instruction: str = ""
+    demonstrations: Sequence[Mapping[str, Any]] = ()
+    output_type: OutputType = OutputType.TEXT
+    output_choices: Sequence[str] = ()
+    output_schema: Mapping[str, Any] | None = None
+    provider: Provider = Provider.LOCAL
+    model_name: str = ""
+    temperature: float = 0.0
+    max_tokens: int = 256
+
+    @classmethod
+    def from_version(cls, version: PromptVersion, **changes: Any) -> VersionDraft:
+        content = version.content()
+        content.update(changes)
+        return cls(**content)
+
+
+def _unique_slug(model: type[Prompt] | type[Dataset], *, team: Team, base: str) -> str:
+    slug = slugify(base)[:90] or "item"
+    candidate, suffix = slug, 2
+    while model.objects.filter(team=team, slug=candidate).exists():
+        candidate, suffix = f"{slug}-{suffix}", suffix + 1
+    return candidate
+
+
+@transaction.atomic
+def prompt_create(
+    *,
+    team: Team,
+    name: str,
+    slug: str | None = None,
+    description: str = "",
+    created_by: User | None,
+    first_version: VersionDraft | None = None,
+    commit_message: str = "Initial version",
+) -> Prompt:
+    """Create a prompt and, when a draft is given, its version 1 in the same transaction."""
+    ensure_can_write(user=created_by, team=team)
+    prompt = Prompt(
+        team=team,
+        name=name.strip(),
+        slug=slug or _unique_slug(Prompt, team=team, base=name),
+        description=description,
+        created_by=created_by,
+    )
+    prompt.full_clean()
+    prompt.save()
+    if first_version is not None:
+        version_create(prompt=prompt, draft=first_version, commit_message=commit_message, created_by=created_by)
+    return prompt
+
+
+@transaction.atomic
+def prompt_update(
+    *,
+    prompt: Prompt,
+    updated_by: User | None,
+    name: str | None = None,
+    description: str | None = None,
+    archived: bool | None = None,
+) -> Prompt:
+    """Change a prompt's descriptive fields; its content only changes through new versions."""
+    ensure_can_write(user=updated_by, team=prompt.team)
+    changed = ["updated_at"]
+    for field_name, value in (("name", name), ("description", description), ("archived", archived)):
+        if value is not None:
+            setattr(prompt, field_name, value)
+            changed.append(field_name)
+    prompt.full_clean()
+    prompt.save(update_fields=changed)
+    return prompt
+
+
+@transaction.atomic
+def version_create(
+    *,
+    prompt: Prompt,
+    draft: VersionDraft,
+    created_by: User | None,
+    parent: PromptVersion | None = None,
+    source: VersionSource = VersionSource.MANUAL,
+    commit_message: str = "",
+) -> PromptVersion:
+    """Save a new immutable version numbered after the latest; refuse content identical to an existing one.
+
+    The parent defaults to the latest version, so history forms a chain unless a caller branches.
+    """
+    ensure_can_write(user=created_by, team=prompt.team)
+    # Lock the prompt row: two concurrent creations must not both pick the same next number.
+    Prompt.objects.select_for_update().filter(pk=prompt.pk).first()
+    latest = PromptVersion.objects.filter(prompt=prompt).aggregate(latest=Max("number"))["latest"] or 0
+    if parent is None and latest:
+        parent = PromptVersion.objects.get(prompt=prompt, number=latest)
+    version = PromptVersion(
+        prompt=prompt,
+        number=latest + 1,
+        system_instruction=draft.system_instruction,
+        template=draft.template,
+        demonstrations=[dict(demo) for demo in draft.demonstrations],
+        output_type=draft.output_type,
+        output_choices=list(draft.output_choices),
+        output_schema=dict(draft.output_schema) if draft.output_schema is not None else None,
+        provider=draft.provider,
+        model_name=draft.model_name,
+        temperature=draft.temperature,
+        max_tokens=draft.max_tokens,
+        parent=parent,
+        source=source,
+        commit_message=commit_message,
+        created_by=created_by,
+    )
+    version.content_hash = version.compute_content_hash()
+    duplicate = PromptVersion.objects.filter(prompt=prompt, content_hash=version.content_hash).first()
+    if duplicate is not None:
+        raise ValidationError(f"nothing changed: this content is identical to version {duplicate.number}")
+    version.full_clean(exclude=["content_hash"])
+    version.save()
+    return version
+
+
+@transaction.atomic
+def label_move(*, prompt: Prompt, name: str, version: PromptVersion, moved_by: User | None) -> PromptLabel:
+    """Point a label at a version (creating the label if needed) and record the move."""
+    ensure_can_write(user=moved_by, team=prompt.team)
+    if version.prompt_id != prompt.pk:
+        raise ValidationError({"version": f"version {version.number} belongs to another prompt"})
+    label = PromptLabel.objects.select_for_update().filter(prompt=prompt, name=name).first()
+    previous = label.version if label else None
+    if label is None:
+        label = PromptLabel(prompt=prompt, name=name, version=version, updated_by=moved_by)
+    elif previous == version:
+        return label
+    label.version = version
+    label.updated_by = moved_by
+    label.full_clean()
+    label.save()
+    PromptLabelMove.objects.create(label=label, from_version=previous, to_version=version, moved_by=moved_by)
+    return label
+
+
+@transaction.atomic
+def dataset_create(
+    *, team: Team, name: str, slug: str | None = None, description: str = "", created_by: User | None
+) -> Dataset:
+    ensure_can_write(user=created_by, team=team)
+    dataset = Dataset(
+        team=team,
+        name=name.strip(),
+        slug=slug or _unique_slug(Dataset, team=team, base=name),
+        description=description,
+        created_by=created_by,
+    )
+    dataset.full_clean()
+    dataset.save()
+    return dataset
+
+
+@dataclass(frozen=True)
+class DatasetImport:
+    version: DatasetVersion
+    created: bool  # False when an identical version already existed and was returned instead
+
+
+@dataclass(frozen=True)
+class SplitSettings:
+    seed: int = 0
+    ratios: Mapping[Split, float] = field(default_factory=lambda: dict(DEFAULT_RATIOS))
+
+
+def _dataset_content_hash(rows: Sequence[tuple[str, Sequence[str], Split]]) -> str:
+    digest = hashlib.sha256()
+    for content_key, answers, split in rows:
+        digest.update(json.dumps([content_key, list(answers), split.value], ensure_ascii=False).encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+@transaction.atomic
+def dataset_version_import(
+    *,
+    team: Team,
+    dataset_name: str,
+    file_name: str,
+    content: bytes,
+    options: ImportOptions,
+    split_settings: SplitSettings | None = None,
+    created_by: User | None,
+) -> DatasetImport:
+    """Parse and validate a whole file, then write a new dataset version with all its examples, or nothing.
+
+    The dataset is created on first import. Importing content identical to an existing version
+    (same rows, same splits) returns that version rather than a duplicate.
+    """
+    ensure_can_write(user=created_by, team=team)
+    split_settings = split_settings or SplitSettings()
+    parsed = parse_dataset_file(file_name=file_name, content=content, options=options)
+    keys = [row_content_key(row.inputs, row.expected_output) for row in parsed.rows]
+    splits = assign_splits(
+        [SplitRequest(content_key=key, allowed=row.allowed_splits) for key, row in zip(keys, parsed.rows, strict=True)],
+        seed=split_settings.seed,
+        ratios=split_settings.ratios,
+    )
+    digest = _dataset_content_hash(
+        [(key, row.accepted_answers, split) for key, row, split in zip(keys, parsed.rows, splits, strict=True)]
+    )
+
+    slug = slugify(dataset_name)
+    dataset = Dataset.objects.select_for_update().filter(team=team, slug=slug).first()
+    if dataset is None:
+        dataset = dataset_create(team=team, name=dataset_name, slug=slug, created_by=created_by)
+    existing = DatasetVersion.objects.filter(dataset=dataset, content_hash=digest).first()
+    if existing is not None:
+        return DatasetImport(version=existing, created=False)
+
+    number = (DatasetVersion.objects.filter(dataset=dataset).aggregate(n=Max("number"))["n"] or 0) + 1
+    counts = {split.value: splits.count(split) for split in Split}
+    version = DatasetVersion(
+        dataset=dataset,
+        number=number,
+        content_hash=digest,
+        row_count=len(parsed.rows),
+        input_fields=list(parsed.input_fields),
+        split_counts=counts,
+        split_seed=split_settings.seed,
+        source_name=file_name[-255:],
+        created_by=created_by,
+    )
+    version.full_clean()
+    try:
+        version.save()
+    except IntegrityError as error:  # a concurrent import of the same content won the race
+        raise ValidationError("an identical dataset version was imported at the same time; retry") from error
+    Example.objects.bulk_create(
+        [
+            Example(
+                version=version,
+                position=position,
+                inputs=row.inputs,
+                expected_output=row.expected_output,
+                accepted_answers=list(row.accepted_answers),
+                split=split.value,
+            )
+            for position, (row, split) in enumerate(zip(parsed.rows, splits, strict=True))
+        ],
+        batch_size=1000,
+    )
+    return DatasetImport(version=version, created=True)
