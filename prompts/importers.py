@@ -1,6 +1,6 @@
 """Turns an uploaded CSV or JSONL dataset file into validated rows, or refuses it listing every problem.
 
-Plain Python (no Django), so the upload view, the management command and tests share one parser. It does
+Plain Python (no Django) so every entry point shares one parser and it tests without a database. It does
 not assign splits; it only resolves which splits each row may go to (see prompts.splits.assign_splits).
 """
 
@@ -350,7 +350,11 @@ class _Rows:
         if alias is not None:
             return (alias,)
         if not text:
-            self._problems.add(line, field, "is empty; every row needs a split value when the file has a split field")
+            self._problems.add(
+                line,
+                field,
+                "is empty; every row needs a split value when the file has a split field",
+            )
             return None
         # One message per value: an unmapped value usually covers half the file.
         if text not in self._reported_split_values:
@@ -426,11 +430,8 @@ def _csv_columns(header: list[str], options: ImportOptions, problems: _Problems)
     if len(header) == 1:
         guess = _guess_delimiter(header[0], options.delimiter)
         if guess is not None:
-            problems.add(
-                None,
-                None,
-                f"the header has a single column but looks like {guess!r}-delimited; pass --delimiter {guess!r}",
-            )
+            looks_like = f"the header has a single column but looks like {guess!r}-delimited"
+            problems.add(None, None, f"{looks_like}; pass --delimiter {guess!r}")
             return None
     positions: dict[str, int] = {}
     for index, name in enumerate(header):
@@ -539,11 +540,13 @@ def _parse_csv(text: str, options: ImportOptions, problems: _Problems) -> Parsed
         if columns.answers is not None:
             answers_field, answers_index = columns.answers
             answers = _answers_from_cell(cells[answers_index], line, answers_field, problems)
-        if len(inputs) == len(columns.inputs) and target is not None and allowed is not None and answers is not None:
+        complete = len(inputs) == len(columns.inputs)
+        if complete and target is not None and allowed is not None and answers is not None:
             rows.add(line, inputs, target, answers, allowed)
 
     problems.raise_if_any()
-    return ParsedDataset(rows=rows.rows, input_fields=tuple(name for name, _ in columns.inputs), file_format="csv")
+    input_fields = tuple(name for name, _ in columns.inputs)
+    return ParsedDataset(rows=rows.rows, input_fields=input_fields, file_format="csv")
 
 
 # --- JSONL -----------------------------------------------------------------------------------------------
@@ -616,7 +619,11 @@ def _parse_jsonl(text: str, options: ImportOptions, problems: _Problems) -> Pars
             "and the first row's keys set the input fields"
         )
         if not input_paths:
-            problems.add(first_line, None, "no input fields: the row has no keys besides the target, split and meta")
+            problems.add(
+                first_line,
+                None,
+                "no input fields: the row has no keys besides the target, split and meta",
+            )
     # A dotted input such as meta.x is stored under its last segment, the name templates use.
     inputs_by_path = [(path, path.rsplit(".", 1)[-1]) for path in input_paths]
     _check_input_names(inputs_by_path, role_fields, problems)
@@ -653,10 +660,12 @@ def _parse_jsonl(text: str, options: ImportOptions, problems: _Problems) -> Pars
             if found:
                 answers_seen = True
                 answers = _answers_from_json(value, line, answers_field, problems)
-        if len(inputs) == len(inputs_by_path) and target is not None and allowed is not None and answers is not None:
+        complete = len(inputs) == len(inputs_by_path)
+        if complete and target is not None and allowed is not None and answers is not None:
             rows.add(line, inputs, target, answers, allowed)
 
     if options.answers_field is not None and not answers_seen:
         problems.add(None, options.answers_field, "is not in any row; check --answers-field")
     problems.raise_if_any()
-    return ParsedDataset(rows=rows.rows, input_fields=tuple(name for _, name in inputs_by_path), file_format="jsonl")
+    input_fields = tuple(name for _, name in inputs_by_path)
+    return ParsedDataset(rows=rows.rows, input_fields=input_fields, file_format="jsonl")

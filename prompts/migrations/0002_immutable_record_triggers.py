@@ -24,7 +24,7 @@ $$ LANGUAGE plpgsql;
 def create_triggers(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     vendor = schema_editor.connection.vendor
     if vendor == "postgresql":
-        schema_editor.execute(POSTGRES_FUNCTION)
+        schema_editor.execute(POSTGRES_FUNCTION, params=None)
     for table in IMMUTABLE_TABLES:
         if vendor == "postgresql":
             schema_editor.execute(

@@ -93,7 +93,14 @@ def test_it_strips_spaces_around_csv_header_names() -> None:
 
 
 def test_it_reads_the_split_and_accepted_answers_columns_when_present() -> None:
-    content = 'input,target,split,accepted_answers\na,A,Train,"[""A"", "" a2 "", """"]"\nb,B,dev,B| b2 ||\nc,C,test,\n'
+    content = "\n".join(
+        [
+            "input,target,split,accepted_answers",
+            'a,A,Train,"[""A"", "" a2 "", """"]"',
+            "b,B,dev,B| b2 ||",
+            "c,C,test,",
+        ]
+    )
 
     dataset = parse(content)
 
@@ -311,7 +318,7 @@ def test_it_refuses_a_file_that_is_not_utf8_naming_each_bad_line() -> None:
     found = problems(content)
 
     assert [(problem.line, problem.field) for problem in found] == [(3, None), (5, None)]
-    assert str(found[0]) == "line 3: not valid UTF-8 (byte 0xe9 at byte 4 of the line); save the file as UTF-8"
+    assert found[0].message == "not valid UTF-8 (byte 0xe9 at byte 4 of the line); save the file as UTF-8"
 
 
 def test_it_refuses_a_file_name_without_a_known_extension() -> None:
@@ -371,7 +378,13 @@ def test_it_refuses_a_csv_without_the_target_column_listing_the_columns_found() 
 
 
 def test_it_refuses_explicitly_requested_columns_that_are_missing() -> None:
-    found = problems("input,target\nx,y\n", input_fields=("input", "context"), split_field="fold", answers_field="ok")
+    requested: dict[str, Any] = {
+        "input_fields": ("input", "context"),
+        "split_field": "fold",
+        "answers_field": "ok",
+    }
+
+    found = problems("input,target\nx,y\n", **requested)
 
     assert [(problem.field, problem.message) for problem in found] == [
         ("fold", "column is missing; columns found: 'input', 'target'; check --split-field"),
@@ -398,11 +411,14 @@ def test_it_refuses_column_names_that_cannot_be_template_placeholders() -> None:
 def test_it_refuses_an_input_field_that_is_also_the_target() -> None:
     problem = only_problem("input,target\nx,y\n", input_fields=("input", "target"))
 
-    assert str(problem) == "field 'target': is used both as an input and as the target, split or answers field"
+    assert problem.field == "target"
+    assert problem.message == "is used both as an input and as the target, split or answers field"
 
 
 def test_it_refuses_a_csv_with_only_role_columns() -> None:
-    assert str(only_problem("target,split\ny,train\n")) == "no input columns: the only columns are 'target', 'split'"
+    problem = only_problem("target,split\ny,train\n")
+
+    assert str(problem) == "no input columns: the only columns are 'target', 'split'"
 
 
 def test_it_refuses_empty_rows_blank_inputs_and_blank_targets_naming_line_and_field() -> None:
@@ -679,7 +695,7 @@ def test_it_imports_the_shared_benchmark_files_with_a_split_map() -> None:
         (),
         (TEST,),
     )
-    assert first.inputs["input"].startswith("Which statement is sarcastic?\nOptions:\n(A) He's a generous person")
+    assert first.inputs["input"].startswith("Which statement is sarcastic?\nOptions:\n(A) He's a generous")
 
 
 def test_it_refuses_the_ape_benchmark_without_a_split_map_naming_both_unknown_values() -> None:

@@ -1,0 +1,120 @@
+"""Teams, memberships and API keys: hashing, authentication, revocation and role rules."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import IntegrityError, connection
+
+from accounts.keys import hash_key, prefix_of
+from accounts.models import ApiKey, ApiKeyScope, Membership, Role
+from accounts.services import api_key_authenticate, api_key_create, api_key_revoke, membership_set, team_create
+from promptopt.errors import ConflictError, PermissionDeniedError
+from tests.factories import UserFactory
+
+
+def test_it_stores_only_a_prefix_and_a_peppered_hash_of_a_new_key(team, editor, settings):
+    issued = api_key_create(team=team, name="ci", scope=ApiKeyScope.WRITE, created_by=editor)
+
+    stored = ApiKey.objects.get(pk=issued.api_key.pk)
+    assert issued.raw_key.startswith(f"po_{stored.prefix}_")
+    assert stored.key_hash == hash_key(issued.raw_key, pepper=settings.API_KEY_PEPPER)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM accounts_apikey")
+        row_text = " ".join(str(value) for value in cursor.fetchone())
+    secret_part = issued.raw_key.split("_", 2)[2]
+    assert secret_part not in row_text
+
+
+def test_it_authenticates_a_valid_key_and_records_last_use(team, editor):
+    issued = api_key_create(team=team, name="ci", created_by=editor)
+
+    found = api_key_authenticate(raw_key=issued.raw_key)
+
+    assert found is not None and found.pk == issued.api_key.pk
+    assert ApiKey.objects.get(pk=found.pk).last_used_at is not None
+
+
+@pytest.mark.parametrize("mangle", [lambda k: k[:-1] + ("A" if k[-1] != "A" else "B"), lambda k: "po_x_y", str.upper])
+def test_it_rejects_a_wrong_or_malformed_key(team, editor, mangle):
+    issued = api_key_create(team=team, name="ci", created_by=editor)
+
+    assert api_key_authenticate(raw_key=mangle(issued.raw_key)) is None
+
+
+def test_it_rejects_a_key_hashed_with_another_pepper(team, editor, settings):
+    issued = api_key_create(team=team, name="ci", created_by=editor)
+    settings.API_KEY_PEPPER = "a-different-pepper-that-is-long-enough-000"
+
+    assert api_key_authenticate(raw_key=issued.raw_key) is None
+
+
+def test_it_stops_authenticating_a_revoked_key(team, editor, owner):
+    issued = api_key_create(team=team, name="ci", created_by=editor)
+
+    api_key_revoke(api_key=issued.api_key, revoked_by=owner)
+
+    assert api_key_authenticate(raw_key=issued.raw_key) is None
+    revoked = ApiKey.objects.get(pk=issued.api_key.pk)
+    assert revoked.revoked_at is not None and revoked.revoked_by == owner
+
+
+def test_it_allows_reusing_the_name_of_a_revoked_key_but_not_an_active_one(team, editor):
+    first = api_key_create(team=team, name="ci", created_by=editor)
+    with pytest.raises(Exception, match="already exists|unique"):
+        api_key_create(team=team, name="ci", created_by=editor)
+    api_key_revoke(api_key=first.api_key, revoked_by=editor)
+
+    second = api_key_create(team=team, name="ci", created_by=editor)
+
+    assert second.api_key.pk != first.api_key.pk
+
+
+def test_it_refuses_key_creation_by_a_viewer_or_an_outsider(team, viewer, other_team):
+    outsider = UserFactory()
+    with pytest.raises(PermissionDeniedError):
+        api_key_create(team=team, name="ci", created_by=viewer)
+    with pytest.raises(PermissionDeniedError):
+        api_key_create(team=team, name="ci", created_by=outsider)
+    assert ApiKey.objects.count() == 0
+
+
+def test_it_parses_only_well_formed_key_prefixes():
+    assert prefix_of("po_0123456789_secret") == "0123456789"
+    assert prefix_of("po_short_secret") is None
+    assert prefix_of("xx_0123456789_secret") is None
+    assert prefix_of("po_0123456789_") is None
+
+
+def test_it_makes_the_creator_owner_of_a_new_team(db):
+    user = UserFactory()
+
+    team = team_create(name="Research Lab", owner=user)
+
+    assert team.slug == "research-lab"
+    assert Membership.objects.get(team=team, user=user).role == Role.OWNER
+
+
+def test_it_never_removes_the_last_owner(team, owner):
+    with pytest.raises(ConflictError, match="last owner"):
+        membership_set(team=team, user=owner, role=Role.VIEWER, acting_user=owner)
+    assert Membership.objects.get(team=team, user=owner).role == Role.OWNER
+
+
+def test_it_lets_only_owners_change_memberships(team, owner, editor):
+    newcomer = UserFactory()
+    with pytest.raises(PermissionDeniedError):
+        membership_set(team=team, user=newcomer, role=Role.VIEWER, acting_user=editor)
+
+    membership = membership_set(team=team, user=newcomer, role=Role.EDITOR, acting_user=owner)
+
+    assert membership.role == Role.EDITOR
+
+
+def test_it_enforces_one_membership_per_user_and_team_in_the_database(team, editor):
+    with pytest.raises(IntegrityError):
+        Membership.objects.create(team=team, user=editor, role=Role.VIEWER)
+
+
+def test_it_enforces_valid_roles_in_the_database(team):
+    with pytest.raises(IntegrityError):
+        Membership.objects.create(team=team, user=UserFactory(), role="emperor")

@@ -1,0 +1,91 @@
+"""The typed environment: defaults, parsing, clear refusals of bad values, and generated secrets."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from promptopt.env import BASE_DIR, ConfigurationError, EnvSettings, load_env_settings
+
+VARIABLES = [name for name in EnvSettings.model_fields]
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch):
+    for name in VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+def load(**values):
+    return load_env_settings(_env_file=None, **values)
+
+
+def test_it_defaults_to_embedded_services_with_debug_off():
+    env = load()
+    assert (env.DEBUG, env.DATABASE_URL, env.REDIS_URL, env.LOG_FORMAT) == (False, None, None, "text")
+
+
+def test_it_reads_comma_separated_hosts_from_the_environment(monkeypatch):
+    monkeypatch.setenv("ALLOWED_HOSTS", "promptopt.example.com, api.example.com")
+    assert load().ALLOWED_HOSTS == ["promptopt.example.com", "api.example.com"]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("DATABASE_URL", "mysql://root@localhost/db", "DATABASE_URL: Value error, must start with one of postgres://"),
+        ("REDIS_URL", "http://localhost:6379", "REDIS_URL: Value error, must start with one of redis://"),
+        ("DEBUG", "perhaps", "DEBUG: Input should be a valid boolean"),
+        ("SECRET_KEY", "short", "SECRET_KEY: Value error, must be at least 32 characters"),
+        ("LOG_FORMAT", "xml", "LOG_FORMAT: Input should be 'text' or 'json'"),
+        ("WORKERS", "0", "WORKERS: Input should be greater than or equal to 1"),
+        ("CSRF_TRUSTED_ORIGINS", "example.com", "CSRF_TRUSTED_ORIGINS: Value error, 'example.com' must start with"),
+    ],
+)
+def test_it_refuses_a_bad_value_naming_the_variable(monkeypatch, variable, value, message):
+    monkeypatch.setenv(variable, value)
+
+    with pytest.raises(ConfigurationError) as caught:
+        load()
+
+    assert message in str(caught.value)
+
+
+def test_it_refuses_a_jwt_key_equal_to_the_secret_key(monkeypatch):
+    key = "k" * 40
+    monkeypatch.setenv("SECRET_KEY", key)
+    monkeypatch.setenv("JWT_SIGNING_KEY", key)
+
+    with pytest.raises(ConfigurationError, match="JWT_SIGNING_KEY must differ from SECRET_KEY"):
+        load()
+
+
+def test_it_generates_each_missing_secret_once_and_keeps_it(tmp_path: Path):
+    env = load(DATA_DIR=tmp_path)
+
+    first = {name: env.secret(name) for name in ("SECRET_KEY", "JWT_SIGNING_KEY", "API_KEY_PEPPER")}
+    again = {name: load(DATA_DIR=tmp_path).secret(name) for name in first}
+
+    assert first == again
+    assert len(set(first.values())) == 3 and all(len(value) >= 32 for value in first.values())
+    assert oct((tmp_path / "secrets" / "secret_key").stat().st_mode & 0o777) == "0o600"
+
+
+def test_it_prefers_a_configured_secret_over_a_generated_one(tmp_path: Path):
+    env = load(DATA_DIR=tmp_path, API_KEY_PEPPER="p" * 40)
+    assert env.secret("API_KEY_PEPPER") == "p" * 40
+
+
+def test_it_stops_manage_py_with_a_readable_message_on_a_bad_value():
+    environment = {**os.environ, "DATABASE_URL": "mysql://nope", "LOG_LEVEL": "LOUD"}
+    result = subprocess.run(  # noqa: S603 - fixed argument list
+        [sys.executable, "manage.py", "check"], cwd=BASE_DIR, env=environment, capture_output=True, text=True
+    )
+
+    assert result.returncode == 2
+    assert "DATABASE_URL: Value error" in result.stderr and "LOG_LEVEL:" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,224 @@
+"""Prompt versions, labels and dataset imports through the services, with the database's guarantees."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import DatabaseError, IntegrityError, transaction
+
+from prompts.importers import ImportOptions
+from prompts.models import (
+    Dataset,
+    DatasetVersion,
+    Example,
+    ImmutableRecordError,
+    OutputType,
+    PromptLabel,
+    PromptLabelMove,
+    PromptVersion,
+    VersionSource,
+)
+from prompts.services import (
+    SplitSettings,
+    VersionDraft,
+    dataset_version_import,
+    label_move,
+    prompt_create,
+    version_create,
+)
+from promptopt.errors import PermissionDeniedError
+from tests.factories import PromptFactory
+
+CSV = b"text,label\nI love it,positive\nTerrible,negative\nGreat value,positive\nBroke at once,negative\n"
+
+
+@pytest.fixture
+def prompt(team, editor):
+    return prompt_create(
+        team=team,
+        name="Sentiment",
+        created_by=editor,
+        first_version=VersionDraft(template="Review: {{text}}\nSentiment:"),
+    )
+
+
+def test_it_creates_a_prompt_with_version_one(prompt, editor):
+    version = prompt.versions.get()
+    assert (prompt.slug, version.number, version.parent, version.created_by) == ("sentiment", 1, None, editor)
+    assert version.content_hash == version.compute_content_hash()
+    assert version.source == VersionSource.MANUAL
+
+
+def test_it_numbers_versions_in_sequence_and_chains_parents(prompt, editor):
+    v1 = prompt.versions.get()
+    v2 = version_create(prompt=prompt, draft=VersionDraft(template="Text: {{text}}"), created_by=editor)
+    v3 = version_create(prompt=prompt, draft=VersionDraft(template="T: {{text}}"), created_by=editor)
+
+    assert [v2.number, v3.number] == [2, 3]
+    assert (v2.parent, v3.parent) == (v1, v2)
+
+
+def test_it_refuses_a_version_identical_to_an_existing_one(prompt, editor):
+    with pytest.raises(ValidationError, match="identical to version 1"):
+        version_create(prompt=prompt, draft=VersionDraft(template="Review: {{text}}\nSentiment:"), created_by=editor)
+    assert prompt.versions.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("draft", "field", "message"),
+    [
+        (VersionDraft(template="Hi {{ user.name }}"), "template", "is not a placeholder"),
+        (VersionDraft(template="{% if x %}{{x}}{% endif %}"), "template", "is not a placeholder"),
+        (VersionDraft(template="  "), "template", "must not be empty"),
+        (
+            VersionDraft(template="{{text}}", demonstrations=[{"inputs": {"other": "x"}, "output": "y"}]),
+            "demonstrations",
+            "demonstration 1: missing input 'text'",
+        ),
+        (
+            VersionDraft(template="{{text}}", output_type=OutputType.CHOICE, output_choices=["only"]),
+            "output_choices",
+            "at least two choices",
+        ),
+        (
+            VersionDraft(template="{{text}}", output_type=OutputType.JSON, output_schema={"type": "nonsense"}),
+            "output_schema",
+            "not a valid JSON Schema",
+        ),
+        (VersionDraft(template="{{text}}", temperature=3.0), "temperature", "less than or equal to 2"),
+    ],
+)
+def test_it_names_the_field_of_invalid_version_content(prompt, editor, draft, field, message):
+    with pytest.raises(ValidationError) as caught:
+        version_create(prompt=prompt, draft=draft, created_by=editor)
+
+    assert any(message in text for text in caught.value.message_dict[field])
+    assert prompt.versions.count() == 1
+
+
+def test_it_refuses_version_changes_in_python_and_in_the_database(prompt):
+    version = prompt.versions.get()
+    version.template = "changed {{text}}"
+    with pytest.raises(ImmutableRecordError):
+        version.save()
+    with pytest.raises(DatabaseError), transaction.atomic():
+        PromptVersion.objects.filter(pk=version.pk).update(template="changed {{text}}")
+
+    assert PromptVersion.objects.get(pk=version.pk).template == "Review: {{text}}\nSentiment:"
+
+
+def test_it_refuses_versions_from_viewers(prompt, viewer):
+    with pytest.raises(PermissionDeniedError):
+        version_create(prompt=prompt, draft=VersionDraft(template="New {{text}}"), created_by=viewer)
+
+
+def test_it_moves_a_label_and_records_each_move(prompt, editor, owner):
+    v1 = prompt.versions.get()
+    v2 = version_create(prompt=prompt, draft=VersionDraft(template="Text: {{text}}"), created_by=editor)
+
+    label_move(prompt=prompt, name="production", version=v1, moved_by=editor)
+    label = label_move(prompt=prompt, name="production", version=v2, moved_by=owner)
+    label_move(prompt=prompt, name="production", version=v2, moved_by=owner)  # no-op, no history line
+
+    assert PromptLabel.objects.get(pk=label.pk).version == v2
+    moves = [(m.from_version, m.to_version, m.moved_by) for m in PromptLabelMove.objects.order_by("id")]
+    assert moves == [(None, v1, editor), (v1, v2, owner)]
+
+
+def test_it_refuses_a_label_pointing_at_another_prompts_version(prompt, editor, team):
+    stranger = PromptFactory(team=team)
+    foreign_version = version_create(prompt=stranger, draft=VersionDraft(template="{{x}}"), created_by=editor)
+
+    with pytest.raises(ValidationError, match="another prompt"):
+        label_move(prompt=prompt, name="production", version=foreign_version, moved_by=editor)
+
+
+def test_it_keeps_one_label_per_name_in_the_database(prompt, editor):
+    version = prompt.versions.get()
+    label_move(prompt=prompt, name="staging", version=version, moved_by=editor)
+
+    with pytest.raises(IntegrityError):
+        PromptLabel.objects.create(prompt=prompt, name="staging", version=version)
+
+
+def _import(team, user, content=CSV, name="Reviews", seed=0, **option_values):
+    options = ImportOptions(target_field="label", **option_values)
+    return dataset_version_import(
+        team=team,
+        dataset_name=name,
+        file_name="reviews.csv",
+        content=content,
+        options=options,
+        split_settings=SplitSettings(seed=seed),
+        created_by=user,
+    )
+
+
+def test_it_imports_a_csv_as_a_dataset_version_with_examples(team, editor):
+    result = _import(team, editor)
+
+    version = result.version
+    assert result.created
+    assert (version.dataset.slug, version.number, version.row_count) == ("reviews", 1, 4)
+    assert version.input_fields == ["text"]
+    examples = list(version.examples.order_by("position"))
+    assert [(e.inputs, e.expected_output) for e in examples[:2]] == [
+        ({"text": "I love it"}, "positive"),
+        ({"text": "Terrible"}, "negative"),
+    ]
+    assert sum(version.split_counts.values()) == 4
+    assert {e.split for e in examples} <= {"train", "validation", "test"}
+
+
+def test_it_returns_the_existing_version_for_identical_content(team, editor):
+    first = _import(team, editor)
+    again = _import(team, editor)
+
+    assert (again.created, again.version.pk) == (False, first.version.pk)
+    assert DatasetVersion.objects.count() == 1
+
+
+def test_it_assigns_the_same_splits_for_the_same_seed_whatever_the_row_order(team, editor):
+    rows = [f"review number {i},{'positive' if i % 2 else 'negative'}" for i in range(40)]
+    forward = _import(team, editor, content=("text,label\n" + "\n".join(rows)).encode(), name="A")
+    backward = _import(team, editor, content=("text,label\n" + "\n".join(reversed(rows))).encode(), name="B")
+    reseeded = _import(team, editor, content=("text,label\n" + "\n".join(rows)).encode(), name="C", seed=7)
+
+    def split_by_text(version):
+        return {e.inputs["text"]: e.split for e in version.examples.all()}
+
+    assert split_by_text(forward.version) == split_by_text(backward.version)
+    assert split_by_text(forward.version) != split_by_text(reseeded.version)
+    assert forward.version.split_counts == {"train": 16, "validation": 12, "test": 12}
+
+
+def test_it_honours_an_uploaded_split_column(team, editor):
+    content = b"text,label,split\na,x,test\nb,y,train\nc,z,dev\n"
+
+    version = _import(team, editor, content=content).version
+
+    assert {e.inputs["text"]: e.split for e in version.examples.all()} == {
+        "a": "test",
+        "b": "train",
+        "c": "validation",
+    }
+
+
+def test_it_writes_nothing_when_any_row_is_bad(team, editor):
+    content = b"text,label\ngood row,positive\n,negative\nanother,\n"
+
+    with pytest.raises(Exception) as caught:
+        _import(team, editor, content=content)
+
+    message = str(caught.value)
+    assert "line 3" in message and "'text'" in message
+    assert "line 4" in message and "'label'" in message
+    assert (Dataset.objects.count(), DatasetVersion.objects.count(), Example.objects.count()) == (0, 0, 0)
+
+
+def test_it_refuses_updates_to_examples_in_the_database(team, editor):
+    version = _import(team, editor).version
+
+    with pytest.raises(DatabaseError), transaction.atomic():
+        Example.objects.filter(version=version).update(expected_output="tampered")
+    assert not Example.objects.filter(expected_output="tampered").exists()
