@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -19,14 +19,14 @@ from promptopt.errors import ConflictError, PermissionDeniedError
 LAST_USED_RESOLUTION_SECONDS = 60
 
 
-def ensure_can_write(*, user: AbstractBaseUser | AnonymousUser | None, team: Team) -> None:
+def ensure_can_write(*, user: User | AnonymousUser | None, team: Team) -> None:
     """Refuse a change by a user who is not an owner or editor of the team; None means the system itself."""
     if user is not None and not user_can_write(user=user, team=team):
         raise PermissionDeniedError(f"{user} may not change team {team.slug!r} (needs the owner or editor role)")
 
 
 @transaction.atomic
-def team_create(*, name: str, slug: str | None = None, owner: AbstractBaseUser | None) -> Team:
+def team_create(*, name: str, slug: str | None = None, owner: User | None) -> Team:
     team = Team(name=name.strip(), slug=slug or slugify(name))
     team.full_clean()
     team.save()
@@ -38,9 +38,7 @@ def team_create(*, name: str, slug: str | None = None, owner: AbstractBaseUser |
 
 
 @transaction.atomic
-def membership_set(
-    *, team: Team, user: AbstractBaseUser, role: Role, acting_user: AbstractBaseUser | None
-) -> Membership:
+def membership_set(*, team: Team, user: User, role: Role, acting_user: User | None) -> Membership:
     """Add a user to a team or change their role; a team never loses its last owner."""
     acting_is_owner = Membership.objects.filter(team=team, user=acting_user, role=Role.OWNER).exists()
     if acting_user is not None and not acting_is_owner and not getattr(acting_user, "is_superuser", False):
@@ -67,7 +65,7 @@ class IssuedApiKey:
 
 @transaction.atomic
 def api_key_create(
-    *, team: Team, name: str, scope: ApiKeyScope = ApiKeyScope.READ, created_by: AbstractBaseUser | None
+    *, team: Team, name: str, scope: ApiKeyScope = ApiKeyScope.READ, created_by: User | None
 ) -> IssuedApiKey:
     ensure_can_write(user=created_by, team=team)
     generated = keys.generate_key()
@@ -85,7 +83,7 @@ def api_key_create(
 
 
 @transaction.atomic
-def api_key_revoke(*, api_key: ApiKey, revoked_by: AbstractBaseUser | None) -> ApiKey:
+def api_key_revoke(*, api_key: ApiKey, revoked_by: User | None) -> ApiKey:
     ensure_can_write(user=revoked_by, team=api_key.team)
     if api_key.revoked_at is not None:
         return api_key

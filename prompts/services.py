@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Max
@@ -30,8 +30,6 @@ from prompts.models import (
     VersionSource,
 )
 from prompts.splits import DEFAULT_RATIOS, Split, SplitRequest, assign_splits, row_content_key
-
-User = AbstractBaseUser
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
@@ -20,7 +20,7 @@ def resolve_team(slug: str) -> Team:
     return team
 
 
-def resolve_user(username: str | None) -> AbstractBaseUser | None:
+def resolve_user(username: str | None) -> User | None:
     """The user a command acts as; None means the system itself (an operator at the console)."""
     if not username:
         return None
