@@ -43,8 +43,8 @@ check: lint test
 run: $(VENV)/.runtime-installed
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
-	trap 'kill 0' INT TERM EXIT; \
-	$(BIN)/python manage.py qcluster & \
+	$(BIN)/python manage.py qcluster & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	$(BIN)/gunicorn promptopt.wsgi --bind $(HOST):$(PORT) --workers 2 --access-logfile -
 
 clean:

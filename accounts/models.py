@@ -93,7 +93,10 @@ class ApiKey(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(scope__in=ApiKeyScope.values), name="api_key_scope_valid"),
             models.UniqueConstraint(
-                fields=["team", "name"], condition=Q(revoked_at__isnull=True), name="api_key_active_name_unique"
+                fields=["team", "name"],
+                condition=Q(revoked_at__isnull=True),
+                name="api_key_active_name_unique",
+                violation_error_message="The team already has an active API key with this name.",
             ),
         ]
         verbose_name = "API key"

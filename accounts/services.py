@@ -25,6 +25,13 @@ def ensure_can_write(*, user: User | AnonymousUser | None, team: Team) -> None:
         raise PermissionDeniedError(f"{user} may not change team {team.slug!r} (needs the owner or editor role)")
 
 
+def _ensure_owner(*, user: User | None, team: Team) -> None:
+    if user is None or user.is_superuser:
+        return
+    if not Membership.objects.filter(team=team, user=user, role=Role.OWNER).exists():
+        raise PermissionDeniedError(f"only an owner of {team.slug!r} can do this")
+
+
 @transaction.atomic
 def team_create(*, name: str, slug: str | None = None, owner: User | None) -> Team:
     team = Team(name=name.strip(), slug=slug or slugify(name))
@@ -38,11 +45,19 @@ def team_create(*, name: str, slug: str | None = None, owner: User | None) -> Te
 
 
 @transaction.atomic
+def team_update(*, team: Team, name: str, updated_by: User | None) -> Team:
+    """Rename a team; its slug stays, because API clients and commands refer to teams by slug."""
+    _ensure_owner(user=updated_by, team=team)
+    team.name = name.strip()
+    team.full_clean()
+    team.save(update_fields=["name"])
+    return team
+
+
+@transaction.atomic
 def membership_set(*, team: Team, user: User, role: Role, acting_user: User | None) -> Membership:
     """Add a user to a team or change their role; a team never loses its last owner."""
-    acting_is_owner = Membership.objects.filter(team=team, user=acting_user, role=Role.OWNER).exists()
-    if acting_user is not None and not acting_is_owner and not getattr(acting_user, "is_superuser", False):
-        raise PermissionDeniedError("only a team owner can change memberships")
+    _ensure_owner(user=acting_user, team=team)
     # Lock the team's memberships so two concurrent demotions cannot both see "another owner exists".
     existing = list(Membership.objects.select_for_update().filter(team=team))
     current = next((m for m in existing if m.user_id == user.pk), None)
@@ -55,6 +70,20 @@ def membership_set(*, team: Team, user: User, role: Role, acting_user: User | No
     current.full_clean()
     current.save()
     return current
+
+
+@transaction.atomic
+def membership_remove(*, team: Team, user: User, acting_user: User | None) -> None:
+    """Take a user out of a team; the last owner cannot be removed."""
+    if acting_user is None or acting_user.pk != user.pk:  # anyone may leave a team themselves
+        _ensure_owner(user=acting_user, team=team)
+    memberships = list(Membership.objects.select_for_update().filter(team=team))
+    current = next((m for m in memberships if m.user_id == user.pk), None)
+    if current is None:
+        return
+    if current.role == Role.OWNER and sum(1 for m in memberships if m.role == Role.OWNER) == 1:
+        raise ConflictError(f"{user} is the last owner of {team.slug!r}; make someone else owner first")
+    current.delete()
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,13 @@ from datetime import timedelta
 from typing import Any
 
 import dj_database_url
+import django_stubs_ext
 
 from promptopt.env import BASE_DIR, load_env_settings
 from promptopt.logs import build_logging_config
+
+# Lets admin and form classes be subscripted for the type checker (ModelAdmin[Prompt]) at run time too.
+django_stubs_ext.monkeypatch()
 
 ENV = load_env_settings()
 

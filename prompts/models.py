@@ -159,7 +159,8 @@ class PromptLabel(models.Model):
 
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="labels")
     name = models.SlugField(max_length=50)
-    version = models.ForeignKey(PromptVersion, on_delete=models.PROTECT, related_name="labels")
+    # RESTRICT: a labelled version cannot be deleted alone, but deleting its whole prompt may remove both.
+    version = models.ForeignKey(PromptVersion, on_delete=models.RESTRICT, related_name="labels")
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

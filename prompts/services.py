@@ -194,6 +194,35 @@ def dataset_create(
     return dataset
 
 
+@transaction.atomic
+def label_delete(*, label: PromptLabel, deleted_by: User | None) -> None:
+    """Remove a label; clients resolving it get "not found" instead of a stale version."""
+    ensure_can_write(user=deleted_by, team=label.prompt.team)
+    label.delete()
+
+
+@transaction.atomic
+def dataset_update(
+    *,
+    dataset: Dataset,
+    updated_by: User | None,
+    name: str | None = None,
+    description: str | None = None,
+    archived: bool | None = None,
+) -> Dataset:
+    """Change a dataset's descriptive fields; its content only changes through new versions."""
+    ensure_can_write(user=updated_by, team=dataset.team)
+    changed = []
+    for field_name, value in (("name", name), ("description", description), ("archived", archived)):
+        if value is not None:
+            setattr(dataset, field_name, value)
+            changed.append(field_name)
+    dataset.full_clean()
+    if changed:
+        dataset.save(update_fields=changed)
+    return dataset
+
+
 @dataclass(frozen=True)
 class DatasetImport:
     version: DatasetVersion

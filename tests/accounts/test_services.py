@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection
 
 from accounts.keys import hash_key, prefix_of
 from accounts.models import ApiKey, ApiKeyScope, Membership, Role
-from accounts.services import api_key_authenticate, api_key_create, api_key_revoke, membership_set, team_create
+from accounts.services import (
+    api_key_authenticate,
+    api_key_create,
+    api_key_revoke,
+    membership_remove,
+    membership_set,
+    team_create,
+    team_update,
+)
 from promptopt.errors import ConflictError, PermissionDeniedError
 from tests.factories import UserFactory
 
@@ -60,7 +69,7 @@ def test_it_stops_authenticating_a_revoked_key(team, editor, owner):
 
 def test_it_allows_reusing_the_name_of_a_revoked_key_but_not_an_active_one(team, editor):
     first = api_key_create(team=team, name="ci", created_by=editor)
-    with pytest.raises(Exception, match="already exists|unique"):
+    with pytest.raises(ValidationError, match="already has an active API key with this name"):
         api_key_create(team=team, name="ci", created_by=editor)
     api_key_revoke(api_key=first.api_key, revoked_by=editor)
 
@@ -118,3 +127,23 @@ def test_it_enforces_one_membership_per_user_and_team_in_the_database(team, edit
 def test_it_enforces_valid_roles_in_the_database(team):
     with pytest.raises(IntegrityError):
         Membership.objects.create(team=team, user=UserFactory(), role="emperor")
+
+
+def test_it_renames_a_team_but_keeps_its_slug(team, owner, editor):
+    with pytest.raises(PermissionDeniedError):
+        team_update(team=team, name="Nope", updated_by=editor)
+
+    renamed = team_update(team=team, name="Acme Research", updated_by=owner)
+
+    assert (renamed.name, renamed.slug) == ("Acme Research", "acme")
+
+
+def test_it_removes_members_but_not_the_last_owner(team, owner, editor, viewer):
+    with pytest.raises(PermissionDeniedError):
+        membership_remove(team=team, user=viewer, acting_user=editor)
+    membership_remove(team=team, user=viewer, acting_user=owner)
+    membership_remove(team=team, user=editor, acting_user=editor)  # leaving by oneself is allowed
+    with pytest.raises(ConflictError, match="last owner"):
+        membership_remove(team=team, user=owner, acting_user=owner)
+
+    assert list(Membership.objects.filter(team=team).values_list("user__username", flat=True)) == ["olivia"]

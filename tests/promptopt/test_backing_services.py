@@ -28,7 +28,7 @@ def test_it_talks_to_the_database_the_environment_names():
 def test_it_runs_the_embedded_sqlite_database_in_wal_mode(tmp_path):
     environment = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     environment["DATA_DIR"] = str(tmp_path)
-    code = "from django.db import connection; c = connection.cursor(); print(c.execute('PRAGMA journal_mode').fetchone()[0])"
+    code = "from django.db import connection; print(connection.cursor().execute('PRAGMA journal_mode').fetchone()[0])"
     result = subprocess.run(  # noqa: S603 - fixed argument list
         [sys.executable, "manage.py", "shell", "--no-imports", "-c", code],
         cwd=BASE_DIR,

@@ -82,7 +82,7 @@ def test_it_prefers_a_configured_secret_over_a_generated_one(tmp_path: Path):
 
 def test_it_stops_manage_py_with_a_readable_message_on_a_bad_value():
     environment = {**os.environ, "DATABASE_URL": "mysql://nope", "LOG_LEVEL": "LOUD"}
-    result = subprocess.run(  # noqa: S603 - fixed argument list
+    result = subprocess.run(
         [sys.executable, "manage.py", "check"], cwd=BASE_DIR, env=environment, capture_output=True, text=True
     )
 

@@ -116,7 +116,7 @@ def test_it_refuses_a_template_with_a_malformed_placeholder(team, tmp_path):
     template = tmp_path / "t.txt"
     template.write_text("Hello {{ user.__class__ }}", encoding="utf-8")
 
-    with pytest.raises(CommandError, match="template: .* is not a placeholder"):
+    with pytest.raises(CommandError, match=r"template: .* is not a placeholder"):
         run("create_prompt", "--team", "acme", "--name", "Bad", "--template-file", str(template))
     assert Prompt.objects.count() == 0
 

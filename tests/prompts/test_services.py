@@ -6,6 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, transaction
 
+from promptopt.errors import PermissionDeniedError
 from prompts.importers import ImportOptions
 from prompts.models import (
     Dataset,
@@ -21,12 +22,13 @@ from prompts.models import (
 from prompts.services import (
     SplitSettings,
     VersionDraft,
+    dataset_update,
     dataset_version_import,
+    label_delete,
     label_move,
     prompt_create,
     version_create,
 )
-from promptopt.errors import PermissionDeniedError
 from tests.factories import PromptFactory
 
 CSV = b"text,label\nI love it,positive\nTerrible,negative\nGreat value,positive\nBroke at once,negative\n"
@@ -222,3 +224,31 @@ def test_it_refuses_updates_to_examples_in_the_database(team, editor):
     with pytest.raises(DatabaseError), transaction.atomic():
         Example.objects.filter(version=version).update(expected_output="tampered")
     assert not Example.objects.filter(expected_output="tampered").exists()
+
+
+def test_it_deletes_a_label_only_for_writers(prompt, editor, viewer):
+    label = label_move(prompt=prompt, name="staging", version=prompt.versions.get(), moved_by=editor)
+    with pytest.raises(PermissionDeniedError):
+        label_delete(label=label, deleted_by=viewer)
+
+    label_delete(label=label, deleted_by=editor)
+
+    assert not PromptLabel.objects.filter(prompt=prompt).exists()
+
+
+def test_it_updates_a_datasets_description_and_archive_flag(team, editor, viewer):
+    dataset = _import(team, editor).version.dataset
+    with pytest.raises(PermissionDeniedError):
+        dataset_update(dataset=dataset, description="x", updated_by=viewer)
+
+    updated = dataset_update(dataset=dataset, description="Product reviews", archived=True, updated_by=editor)
+
+    assert (updated.description, updated.archived, updated.slug) == ("Product reviews", True, "reviews")
+
+
+def test_it_deletes_a_labelled_prompt_with_all_its_history(prompt, editor):
+    label_move(prompt=prompt, name="production", version=prompt.versions.get(), moved_by=editor)
+
+    prompt.delete()
+
+    assert (PromptVersion.objects.count(), PromptLabel.objects.count(), PromptLabelMove.objects.count()) == (0, 0, 0)

@@ -1,0 +1,209 @@
+"""Admin pages for teams, memberships and API keys; every write goes through accounts.services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+
+from accounts.admin_scoping import (
+    SERVICE_ERRORS,
+    ReadOnlyInline,
+    ServiceAdminMixin,
+    ServiceDeleteMixin,
+    SuperuserDeleteMixin,
+    TeamListFilter,
+    TeamScopedAdminMixin,
+    acting_user,
+    adopt_saved,
+    call_service,
+    forget_team_access,
+    service_error_message,
+)
+from accounts.models import ApiKey, ApiKeyScope, Membership, Role, Team
+from accounts.services import (
+    api_key_create,
+    api_key_revoke,
+    membership_remove,
+    membership_set,
+    team_create,
+    team_update,
+)
+
+
+class TeamAddForm(forms.ModelForm[Team]):
+    slug = forms.SlugField(max_length=100, required=False, help_text="Leave blank to derive it from the name.")
+
+    class Meta:
+        model = Team
+        fields = ("name", "slug")
+
+
+class MembershipInline(ReadOnlyInline):
+    model = Membership
+    team_path = "team"
+    fields = ("user", "role", "created_at")
+
+
+@admin.register(Team)
+class TeamAdmin(SuperuserDeleteMixin, ServiceAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin[Team]):
+    team_path = ""
+    add_form = TeamAddForm
+    add_fields = ("name", "slug")
+    fields = ("name", "slug", "created_at")
+    readonly_fields = ("created_at",)
+    list_display = ("name", "slug", "member_count", "created_at")
+    search_fields = ("name", "slug")
+    inlines = (MembershipInline,)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Team]:
+        queryset: QuerySet[Team] = super().get_queryset(request)
+        return queryset.annotate(member_count=Count("memberships", distinct=True))
+
+    @admin.display(description="members", ordering="member_count")
+    def member_count(self, team: Team) -> int:
+        return getattr(team, "member_count", 0)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Team | None = None) -> tuple[str, ...]:
+        # The slug is how commands and API clients name the team: it never changes.
+        return () if obj is None else ("slug", "created_at")
+
+    def save_model(self, request: HttpRequest, obj: Team, form: Any, change: bool) -> None:
+        if change:
+            adopt_saved(
+                obj,
+                call_service(
+                    lambda: team_update(team=obj, name=form.cleaned_data["name"], updated_by=acting_user(request))
+                ),
+            )
+            return
+        team = call_service(
+            lambda: team_create(
+                name=form.cleaned_data["name"], slug=form.cleaned_data["slug"] or None, owner=acting_user(request)
+            )
+        )
+        adopt_saved(obj, team)
+        forget_team_access(request)  # the user just became this team's owner
+
+
+class MembershipForm(forms.ModelForm[Membership]):
+    class Meta:
+        model = Membership
+        fields = ("team", "user", "role")
+
+
+@admin.register(Membership)
+class MembershipAdmin(ServiceDeleteMixin, ServiceAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin[Membership]):
+    team_path = "team"
+    form = MembershipForm
+    add_fields = ("team", "user", "role")
+    fields = ("team", "user", "role", "created_at")
+    list_display = ("user", "team", "role", "created_at")
+    list_filter = ("role", TeamListFilter)
+    list_select_related = ("team", "user")
+    search_fields = ("user__username", "user__email", "team__name", "team__slug")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Membership | None = None) -> tuple[str, ...]:
+        # A membership's team and user are its identity; only the role changes.
+        return () if obj is None else ("team", "user", "created_at")
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "user":
+            kwargs["queryset"] = db_field.related_model._default_manager.filter(is_active=True).order_by("username")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request: HttpRequest, obj: Membership, form: Any, change: bool) -> None:
+        membership = call_service(
+            lambda: membership_set(
+                team=obj.team, user=obj.user, role=Role(form.cleaned_data["role"]), acting_user=acting_user(request)
+            )
+        )
+        adopt_saved(obj, membership)
+        forget_team_access(request)  # the user may have changed their own role
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_team_write_permission(request, obj)
+
+    def delete_with_service(self, request: HttpRequest, obj: Membership) -> None:
+        membership_remove(team=obj.team, user=obj.user, acting_user=acting_user(request))
+        forget_team_access(request)
+
+
+class ApiKeyAddForm(forms.ModelForm[ApiKey]):
+    class Meta:
+        model = ApiKey
+        fields = ("team", "name", "scope")
+
+
+class ActiveKeyFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("active", "Active"), ("revoked", "Revoked")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "active":
+            return queryset.filter(revoked_at__isnull=True)
+        if self.value() == "revoked":
+            return queryset.filter(revoked_at__isnull=False)
+        return queryset
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(ServiceAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin[ApiKey]):
+    """Keys are issued and revoked here, never edited; the hash is not shown and the key is shown once."""
+
+    team_path = "team"
+    add_form = ApiKeyAddForm
+    add_fields = ("team", "name", "scope")
+    fields = (
+        "team",
+        "name",
+        "prefix",
+        "scope",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+        "revoked_by",
+    )
+    readonly_fields = fields
+    list_display = ("name", "team", "prefix", "scope", "is_active", "created_by", "created_at", "last_used_at")
+    list_filter = (ActiveKeyFilter, "scope", TeamListFilter)
+    list_select_related = ("team", "created_by")
+    search_fields = ("name", "prefix", "team__name")
+    actions = ("revoke_keys",)
+
+    @admin.display(boolean=True, description="active", ordering="revoked_at")
+    def is_active(self, api_key: ApiKey) -> bool:
+        return api_key.is_active
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # a key is revoked and replaced, never edited
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
+        data = form.cleaned_data
+        issued = call_service(
+            lambda: api_key_create(
+                team=data["team"], name=data["name"], scope=ApiKeyScope(data["scope"]), created_by=acting_user(request)
+            )
+        )
+        adopt_saved(obj, issued.api_key)
+        # The only time the key exists outside its owner's hands: it is never stored, so it cannot be shown again.
+        messages.success(request, f"Copy this API key now; it will not be shown again: {issued.raw_key}")
+
+    @admin.action(description="Revoke selected keys", permissions=["team_write"])
+    def revoke_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        revoked = 0
+        for api_key in queryset.filter(revoked_at__isnull=True).select_related("team"):
+            try:
+                api_key_revoke(api_key=api_key, revoked_by=acting_user(request))
+            except SERVICE_ERRORS as error:
+                self.message_user(request, f"{api_key}: {service_error_message(error)}", messages.ERROR)
+            else:
+                revoked += 1
+        self.message_user(request, f"Revoked {revoked} API key{'' if revoked == 1 else 's'}.", messages.SUCCESS)

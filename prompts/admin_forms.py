@@ -1,0 +1,137 @@
+"""Admin forms for prompts, versions, labels and datasets: they collect input; services do the writing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib.admin.helpers import ActionForm
+
+from prompts.models import Dataset, OutputType, Prompt, PromptLabel, PromptVersion, Provider
+from prompts.services import VersionDraft
+
+DEFAULT_LABEL = "production"
+
+
+def parse_choices(text: str) -> list[str]:
+    """`positive, negative` → ["positive", "negative"]; blanks between commas are dropped."""
+    return [choice.strip() for choice in text.split(",") if choice.strip()]
+
+
+class ChoicesField(forms.CharField):
+    """Output choices typed as one comma-separated line."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("help_text", "Comma-separated answers, e.g. positive, negative.")
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return ", ".join(str(choice) for choice in value)
+        return value
+
+    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
+        return parse_choices(super().to_python(value) or "")
+
+
+class PromptAddForm(forms.ModelForm[Prompt]):
+    """A prompt together with its version 1, created in one transaction by `prompt_create`."""
+
+    slug = forms.SlugField(max_length=100, required=False, help_text="Leave blank to derive it from the name.")
+    template = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 6}), help_text="Version 1's user message, with {{variable}} placeholders."
+    )
+    system_instruction = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    output_choices = ChoicesField(
+        help_text="Optional comma-separated answers, e.g. positive, negative; version 1 then answers with one of them."
+    )
+
+    class Meta:
+        model = Prompt
+        fields = ("team", "name", "slug", "description")
+
+    def first_version(self) -> VersionDraft:
+        data = self.cleaned_data
+        choices: list[str] = data["output_choices"]
+        return VersionDraft(
+            template=data["template"],
+            system_instruction=data["system_instruction"],
+            output_type=OutputType.CHOICE if choices else OutputType.TEXT,
+            output_choices=choices,
+        )
+
+
+class PromptChangeForm(forms.ModelForm[Prompt]):
+    """Only descriptive fields: what a prompt does changes through new versions."""
+
+    class Meta:
+        model = Prompt
+        fields = ("name", "description", "archived")
+
+
+class PromptVersionAddForm(forms.ModelForm[PromptVersion]):
+    """A new immutable version; `version_create` numbers it and refuses content identical to an earlier one."""
+
+    output_choices = ChoicesField(help_text="Comma-separated answers, for the 'one of fixed choices' output type.")
+
+    class Meta:
+        model = PromptVersion
+        fields = (
+            "prompt",
+            "parent",
+            "system_instruction",
+            "template",
+            "demonstrations",
+            "output_type",
+            "output_choices",
+            "output_schema",
+            "provider",
+            "model_name",
+            "temperature",
+            "max_tokens",
+            "commit_message",
+        )
+        help_texts = {"parent": "Leave blank to continue from the prompt's latest version."}
+
+    def clean_demonstrations(self) -> Any:
+        # An emptied JSON box arrives as None; "no demonstrations" is an empty list.
+        return self.cleaned_data["demonstrations"] or []
+
+    def draft(self) -> VersionDraft:
+        data = self.cleaned_data
+        return VersionDraft(
+            template=data["template"],
+            system_instruction=data["system_instruction"],
+            demonstrations=data["demonstrations"],
+            output_type=OutputType(data["output_type"]),
+            output_choices=data["output_choices"],
+            output_schema=data["output_schema"],
+            provider=Provider(data["provider"]),
+            model_name=data["model_name"],
+            temperature=data["temperature"],
+            max_tokens=data["max_tokens"],
+        )
+
+
+class PromptLabelForm(forms.ModelForm[PromptLabel]):
+    class Meta:
+        model = PromptLabel
+        fields = ("prompt", "name", "version")
+        help_texts = {"name": "E.g. production or staging; client applications resolve PROMPT:LABEL."}
+
+
+class DatasetAddForm(forms.ModelForm[Dataset]):
+    slug = forms.SlugField(max_length=100, required=False, help_text="Leave blank to derive it from the name.")
+
+    class Meta:
+        model = Dataset
+        fields = ("team", "name", "slug", "description")
+
+
+class LabelMoveActionForm(ActionForm):
+    """The changelist's action bar with the label name the "move a label" action should move."""
+
+    label_name = forms.CharField(
+        max_length=50, required=False, initial=DEFAULT_LABEL, label="Label", help_text="e.g. production, staging"
+    )
