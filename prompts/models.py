@@ -35,10 +35,12 @@ class ImmutableModel(models.Model):
         super().save(*args, **kwargs)
 
 
-class Prompt(models.Model):
-    team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="prompts")
+class TeamCatalogEntry(models.Model):
+    """What prompts and datasets share: a named, slugged, archivable entry in a team's catalogue."""
+
+    team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="%(class)ss")
     name = models.CharField(max_length=200)
-    slug = models.SlugField(max_length=100)
+    slug = models.SlugField(max_length=100, help_text="How commands and API clients refer to it; never changes.")
     description = models.TextField(blank=True)
     archived = models.BooleanField(default=False)
     created_by = models.ForeignKey(
@@ -48,11 +50,17 @@ class Prompt(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        abstract = True
         ordering = ["team__name", "name"]
-        constraints = [models.UniqueConstraint(fields=["team", "slug"], name="prompt_slug_unique_per_team")]
+        constraints = [models.UniqueConstraint(fields=["team", "slug"], name="%(class)s_slug_unique_per_team")]
 
     def __str__(self) -> str:
         return self.name
+
+
+class Prompt(TeamCatalogEntry):
+    class Meta(TeamCatalogEntry.Meta):
+        pass
 
 
 class VersionSource(models.TextChoices):
@@ -197,23 +205,9 @@ class PromptLabelMove(ImmutableModel):
         return f"{self.label}: {origin} → v{self.to_version.number}"
 
 
-class Dataset(models.Model):
-    team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="datasets")
-    name = models.CharField(max_length=200)
-    slug = models.SlugField(max_length=100)
-    description = models.TextField(blank=True)
-    archived = models.BooleanField(default=False)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["team__name", "name"]
-        constraints = [models.UniqueConstraint(fields=["team", "slug"], name="dataset_slug_unique_per_team")]
-
-    def __str__(self) -> str:
-        return self.name
+class Dataset(TeamCatalogEntry):
+    class Meta(TeamCatalogEntry.Meta):
+        pass
 
 
 class DatasetVersion(ImmutableModel):

@@ -89,6 +89,18 @@ def prompt_create(
     return prompt
 
 
+def _catalog_entry_update(
+    entry: Prompt | Dataset, *, name: str | None, description: str | None, archived: bool | None
+) -> None:
+    changed = ["updated_at"]
+    for field_name, value in (("name", name), ("description", description), ("archived", archived)):
+        if value is not None:
+            setattr(entry, field_name, value.strip() if isinstance(value, str) else value)
+            changed.append(field_name)
+    entry.full_clean()
+    entry.save(update_fields=changed)
+
+
 @transaction.atomic
 def prompt_update(
     *,
@@ -100,13 +112,7 @@ def prompt_update(
 ) -> Prompt:
     """Change a prompt's descriptive fields; its content only changes through new versions."""
     ensure_can_write(user=updated_by, team=prompt.team)
-    changed = ["updated_at"]
-    for field_name, value in (("name", name), ("description", description), ("archived", archived)):
-        if value is not None:
-            setattr(prompt, field_name, value)
-            changed.append(field_name)
-    prompt.full_clean()
-    prompt.save(update_fields=changed)
+    _catalog_entry_update(prompt, name=name, description=description, archived=archived)
     return prompt
 
 
@@ -212,14 +218,7 @@ def dataset_update(
 ) -> Dataset:
     """Change a dataset's descriptive fields; its content only changes through new versions."""
     ensure_can_write(user=updated_by, team=dataset.team)
-    changed = []
-    for field_name, value in (("name", name), ("description", description), ("archived", archived)):
-        if value is not None:
-            setattr(dataset, field_name, value)
-            changed.append(field_name)
-    dataset.full_clean()
-    if changed:
-        dataset.save(update_fields=changed)
+    _catalog_entry_update(dataset, name=name, description=description, archived=archived)
     return dataset
 
 

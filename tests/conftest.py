@@ -46,3 +46,25 @@ def viewer(team):
 @pytest.fixture
 def superuser(db):
     return UserFactory(username="root", is_staff=True, is_superuser=True)
+
+
+def _make_staff(user):
+    user.is_staff = True
+    user.save(update_fields=["is_staff"])
+    return user
+
+
+@pytest.fixture
+def staff_owner(owner):
+    """The team owner, allowed into the admin."""
+    return _make_staff(owner)
+
+
+@pytest.fixture
+def staff_editor(editor):
+    return _make_staff(editor)
+
+
+@pytest.fixture
+def staff_viewer(viewer):
+    return _make_staff(viewer)

@@ -23,27 +23,6 @@ def _messages(response) -> list[str]:
     return [str(message) for message in get_messages(response.wsgi_request)]
 
 
-def _make_staff(user):
-    user.is_staff = True
-    user.save(update_fields=["is_staff"])
-    return user
-
-
-@pytest.fixture
-def staff_editor(editor):
-    return _make_staff(editor)
-
-
-@pytest.fixture
-def staff_owner(owner):
-    return _make_staff(owner)
-
-
-@pytest.fixture
-def staff_viewer(viewer):
-    return _make_staff(viewer)
-
-
 @pytest.fixture
 def api_key(team, owner):
     return api_key_create(team=team, name="CI", scope=ApiKeyScope.WRITE, created_by=owner).api_key

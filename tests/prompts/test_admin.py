@@ -27,22 +27,6 @@ def _messages(response) -> list[str]:
     return [str(message) for message in get_messages(response.wsgi_request)]
 
 
-def _make_staff(user):
-    user.is_staff = True
-    user.save(update_fields=["is_staff"])
-    return user
-
-
-@pytest.fixture
-def staff_editor(editor):
-    return _make_staff(editor)
-
-
-@pytest.fixture
-def staff_viewer(viewer):
-    return _make_staff(viewer)
-
-
 def _graph(team, user):
     """A prompt with two versions and a label, and a dataset version with examples, all of one team."""
     prompt = prompt_create(

@@ -25,22 +25,6 @@ def _messages(response) -> list[tuple[str, str]]:
     return [(message.level_tag, str(message)) for message in get_messages(response.wsgi_request)]
 
 
-def _make_staff(user):
-    user.is_staff = True
-    user.save(update_fields=["is_staff"])
-    return user
-
-
-@pytest.fixture
-def staff_editor(editor):
-    return _make_staff(editor)
-
-
-@pytest.fixture
-def staff_viewer(viewer):
-    return _make_staff(viewer)
-
-
 def _graph(team):
     """A run with one iteration's records, an evaluation with a prediction, and a cache entry, for one team."""
     run = OptimizationRunFactory(baseline_version__prompt__team=team)
