@@ -150,6 +150,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "promptopt.api.exceptions.problem_details_exception_handler",
 }
 SIMPLE_JWT = {
     "SIGNING_KEY": ENV.secret("JWT_SIGNING_KEY"),

@@ -1,0 +1,1 @@
+"""Plumbing shared by every REST API endpoint (error format now; base viewsets arrive with the API)."""
