@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
-from django.urls import reverse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
@@ -36,6 +36,7 @@ from prompts.admin_forms import (
     PromptLabelForm,
     PromptVersionAddForm,
 )
+from prompts.admin_import import dataset_import_view
 from prompts.models import (
     VERSION_CONTENT_FIELDS,
     Dataset,
@@ -317,6 +318,14 @@ class DatasetAdmin(SuperuserDeleteMixin, ServiceAdminMixin, TeamScopedAdminMixin
     list_select_related = ("team",)
     search_fields = ("name", "slug", "description")
     inlines = (DatasetVersionInline,)
+
+    def get_urls(self) -> list[URLPattern]:
+        import_url = path(
+            "import/",
+            self.admin_site.admin_view(lambda request: dataset_import_view(self, request)),
+            name="prompts_dataset_import",
+        )
+        return [import_url, *super().get_urls()]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Dataset]:
         queryset: QuerySet[Dataset] = super().get_queryset(request)

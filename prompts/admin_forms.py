@@ -6,9 +6,13 @@ from typing import Any
 
 from django import forms
 from django.contrib.admin.helpers import ActionForm
+from django.db.models import QuerySet
 
+from accounts.models import Team
+from prompts.importers import DatasetFileError, ImportOptions, parse_split_map
 from prompts.models import Dataset, OutputType, Prompt, PromptLabel, PromptVersion, Provider
 from prompts.services import VersionDraft
+from prompts.splits import Split
 
 DEFAULT_LABEL = "production"
 
@@ -127,6 +131,51 @@ class DatasetAddForm(forms.ModelForm[Dataset]):
     class Meta:
         model = Dataset
         fields = ("team", "name", "slug", "description")
+
+
+class DatasetImportForm(forms.Form):
+    """Upload a CSV/JSONL file as a new dataset version; the same options as `manage.py import_dataset`."""
+
+    team = forms.ModelChoiceField(queryset=Team.objects.none())
+    name = forms.CharField(
+        max_length=200, help_text="Dataset name: created on the first import, otherwise the file becomes a new version."
+    )
+    file = forms.FileField(help_text="A .csv or .jsonl file; every row is checked before anything is saved.")
+    target_field = forms.CharField(initial="target", help_text="The column holding the expected output.")
+    input_fields = forms.CharField(
+        required=False, help_text="Comma-separated columns that become template variables; blank: every other column."
+    )
+    split_field = forms.CharField(
+        required=False, help_text="Column with train/validation/test (JSONL: a dotted path such as meta.split)."
+    )
+    split_map = forms.CharField(
+        required=False, help_text="Map uploaded split values, e.g. induce=train+validation,execute=test."
+    )
+    seed = forms.IntegerField(initial=0, help_text="Seed of the deterministic train/validation/test assignment.")
+
+    def __init__(self, *args: Any, teams: QuerySet[Team], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        team_field = self.fields["team"]
+        assert isinstance(team_field, forms.ModelChoiceField)  # noqa: S101 - narrows the type for mypy
+        team_field.queryset = teams
+
+    def clean_split_map(self) -> dict[str, tuple[Split, ...]]:
+        text: str = self.cleaned_data["split_map"]
+        try:
+            return parse_split_map(text) if text.strip() else {}
+        except DatasetFileError as error:
+            raise forms.ValidationError([str(problem) for problem in error.problems]) from error
+
+    def import_options(self, *, max_bytes: int, max_rows: int) -> ImportOptions:
+        data = self.cleaned_data
+        return ImportOptions(
+            input_fields=tuple(parse_choices(data["input_fields"])),
+            target_field=data["target_field"].strip(),
+            split_field=data["split_field"].strip() or None,
+            split_map=data["split_map"],
+            max_bytes=max_bytes,
+            max_rows=max_rows,
+        )
 
 
 class LabelMoveActionForm(ActionForm):
