@@ -45,7 +45,8 @@ run: $(VENV)/.runtime-installed
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py qcluster & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
-	$(BIN)/gunicorn promptopt.wsgi --bind $(HOST):$(PORT) --workers 2 --access-logfile -
+	$(BIN)/gunicorn promptopt.wsgi --bind $(HOST):$(PORT) --workers 2 --access-logfile - \
+		--access-logformat '%(h)s "%(r)s" %(s)s %(b)s %(M)sms [request=%({x-request-id}o)s]'
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .mypy_cache .ruff_cache
