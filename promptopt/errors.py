@@ -17,3 +17,7 @@ class PermissionDeniedError(PromptOptError):
 
 class ConflictError(PromptOptError):
     """The request is valid but the current state forbids it (e.g. cancelling a finished run)."""
+
+
+class InvalidInputError(PromptOptError):
+    """Input that cannot be accepted as given (a malformed file, a bad option); the message says where."""

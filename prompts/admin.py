@@ -10,8 +10,8 @@ from django.core.validators import validate_slug
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.urls import URLPattern, path, reverse
-from django.utils.html import format_html
-from django.utils.safestring import SafeString
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
 
 from accounts.admin_scoping import (
     SERVICE_ERRORS,
@@ -85,6 +85,16 @@ class PromptLabelInline(ReadOnlyInline):
         return super().get_queryset(request).select_related("version__prompt", "updated_by")
 
 
+class PromptLabelMoveInline(ReadOnlyInline):
+    model = PromptLabelMove
+    team_path = "prompt__team"
+    fields = ("label_name", "from_version", "to_version", "moved_by", "moved_at")
+    verbose_name_plural = "label history (latest first)"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[PromptLabelMove]:
+        return super().get_queryset(request).select_related("from_version__prompt", "to_version__prompt", "moved_by")
+
+
 @admin.register(Prompt)
 class PromptAdmin(SuperuserDeleteMixin, ServiceAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin[Prompt]):
     team_path = "team"
@@ -97,7 +107,7 @@ class PromptAdmin(SuperuserDeleteMixin, ServiceAdminMixin, TeamScopedAdminMixin,
     list_filter = ("archived", TeamListFilter)
     list_select_related = ("team",)
     search_fields = ("name", "slug", "description")
-    inlines = (PromptVersionInline, PromptLabelInline)
+    inlines = (PromptVersionInline, PromptLabelInline, PromptLabelMoveInline)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Prompt]:
         queryset: QuerySet[Prompt] = super().get_queryset(request)
@@ -238,16 +248,6 @@ class PromptVersionAdmin(ReadOnlyAdminMixin, ServiceAdminMixin, TeamScopedAdminM
         )
 
 
-class PromptLabelMoveInline(ReadOnlyInline):
-    model = PromptLabelMove
-    team_path = "label__prompt__team"
-    fields = ("from_version", "to_version", "moved_by", "moved_at")
-    verbose_name_plural = "moves (latest first)"
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[PromptLabelMove]:
-        return super().get_queryset(request).select_related("from_version__prompt", "to_version__prompt", "moved_by")
-
-
 @admin.register(PromptLabel)
 class PromptLabelAdmin(ServiceDeleteMixin, ServiceAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin[PromptLabel]):
     """Adding or changing a label moves it through `label_move`, which records the move."""
@@ -255,17 +255,33 @@ class PromptLabelAdmin(ServiceDeleteMixin, ServiceAdminMixin, TeamScopedAdminMix
     team_path = "prompt__team"
     form = PromptLabelForm
     add_fields = ("prompt", "name", "version")
-    fields = ("prompt", "name", "version", "updated_by", "updated_at")
+    fields = ("prompt", "name", "version", "updated_by", "updated_at", "history")
     autocomplete_fields = ("prompt", "version")
     list_display = ("__str__", "prompt", "name", "version_number", "updated_by", "updated_at")
     list_filter = ("name", TeamListFilter)
     list_select_related = ("prompt", "version", "updated_by")
     search_fields = ("name", "prompt__name", "prompt__slug")
-    inlines = (PromptLabelMoveInline,)
 
     def get_readonly_fields(self, request: HttpRequest, obj: PromptLabel | None = None) -> tuple[str, ...]:
         # A label is its prompt and name; changing it means pointing it at another version.
-        return () if obj is None else ("prompt", "name", "updated_by", "updated_at")
+        return () if obj is None else ("prompt", "name", "updated_by", "updated_at", "history")
+
+    @admin.display(description="history (latest first)")
+    def history(self, label: PromptLabel) -> SafeString:
+        moves = label.moves.select_related("from_version", "to_version", "moved_by")[:20]
+        return format_html_join(
+            mark_safe("<br>"),
+            "{} → {} by {} at {}",
+            (
+                (
+                    f"v{move.from_version.number}" if move.from_version else "nothing",
+                    f"v{move.to_version.number}" if move.to_version else "removed",
+                    move.moved_by or "the system",
+                    move.moved_at.strftime("%Y-%m-%d %H:%M"),
+                )
+                for move in moves
+            ),
+        )
 
     @admin.display(description="version", ordering="version__number")
     def version_number(self, label: PromptLabel) -> int:
@@ -286,13 +302,13 @@ class PromptLabelAdmin(ServiceDeleteMixin, ServiceAdminMixin, TeamScopedAdminMix
 
 @admin.register(PromptLabelMove)
 class PromptLabelMoveAdmin(ReadOnlyAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin[PromptLabelMove]):
-    team_path = "label__prompt__team"
-    fields = ("label", "from_version", "to_version", "moved_by", "moved_at")
+    team_path = "prompt__team"
+    fields = ("prompt", "label_name", "from_version", "to_version", "moved_by", "moved_at")
     readonly_fields = fields
-    list_display = ("label", "from_version", "to_version", "moved_by", "moved_at")
-    list_filter = (TeamListFilter,)
-    list_select_related = ("label__prompt", "from_version__prompt", "to_version__prompt", "moved_by")
-    search_fields = ("label__name", "label__prompt__name", "label__prompt__slug")
+    list_display = ("prompt", "label_name", "from_version", "to_version", "moved_by", "moved_at")
+    list_filter = ("label_name", TeamListFilter)
+    list_select_related = ("prompt", "from_version__prompt", "to_version__prompt", "moved_by")
+    search_fields = ("label_name", "prompt__name", "prompt__slug")
     date_hierarchy = "moved_at"
 
 

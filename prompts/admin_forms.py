@@ -149,7 +149,11 @@ class DatasetImportForm(forms.Form):
         required=False, help_text="Column with train/validation/test (JSONL: a dotted path such as meta.split)."
     )
     split_map = forms.CharField(
-        required=False, help_text="Map uploaded split values, e.g. induce=train+validation,execute=test."
+        required=False,
+        help_text="Map uploaded split values, e.g. induce=train+validation,execute=test; null=… maps rows without one.",
+    )
+    drop_duplicates = forms.BooleanField(
+        required=False, help_text="Keep only the first of identical rows instead of refusing the file."
     )
     seed = forms.IntegerField(initial=0, help_text="Seed of the deterministic train/validation/test assignment.")
 
@@ -173,6 +177,7 @@ class DatasetImportForm(forms.Form):
             target_field=data["target_field"].strip(),
             split_field=data["split_field"].strip() or None,
             split_map=data["split_map"],
+            drop_duplicates=data["drop_duplicates"],
             max_bytes=max_bytes,
             max_rows=max_rows,
         )

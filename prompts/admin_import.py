@@ -62,6 +62,8 @@ def dataset_import_view(model_admin: ModelAdmin[Dataset], request: HttpRequest) 
                 form.add_error(None, service_error_message(error))
             else:
                 version = result.version
+                if result.dropped_duplicates:
+                    messages.warning(request, f"Dropped {len(result.dropped_duplicates)} duplicate rows.")
                 if result.created:
                     messages.success(
                         request,

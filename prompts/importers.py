@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from promptopt.errors import InvalidInputError
 from prompts.placeholders import IDENTIFIER
 from prompts.splits import ALL_SPLITS, SPLIT_ALIASES, Split, row_content_key
 
@@ -30,6 +31,8 @@ _UTF8_BOM = b"\xef\xbb\xbf"
 _DELIMITER_GUESSES = (",", ";", "\t", "|")
 _CANONICAL_SPLIT_NAMES = ", ".join(split.value for split in ALL_SPLITS)
 _EXTRA_ALIASES = ", ".join(alias for alias in SPLIT_ALIASES if alias not in {s.value for s in ALL_SPLITS})
+# The split-map key for rows without a split value: JSON null, a missing key, or an empty or blank cell.
+NO_SPLIT_VALUE = "null"
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,8 @@ class ImportOptions:
     delimiter: str = ","
     max_bytes: int = 20 * 1024 * 1024
     max_rows: int = 100_000
+    # Drop exact duplicate rows (same inputs and expected output), keeping the first, instead of refusing them.
+    drop_duplicates: bool = False
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,8 @@ class ParsedDataset:
     rows: list[ParsedRow]
     input_fields: tuple[str, ...]
     file_format: str
+    # (line dropped, line it duplicates), in file order; only ever non-empty with ImportOptions.drop_duplicates.
+    dropped_duplicates: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -78,7 +85,7 @@ class Problem:
         return f"{', '.join(where)}: {self.message}" if where else self.message
 
 
-class DatasetFileError(ValueError):
+class DatasetFileError(InvalidInputError, ValueError):
     """The file was refused; `problems` lists everything wrong with it, in file order where possible."""
 
     def __init__(self, problems: Sequence[Problem]) -> None:
@@ -123,7 +130,9 @@ def _canonical_splits(splits: Sequence[Split] | set[Split]) -> tuple[Split, ...]
 def parse_split_map(text: str) -> dict[str, tuple[Split, ...]]:
     """Parse "induce=train+validation,execute=test" (CLI option syntax).
 
-    Targets are split names or aliases from SPLIT_ALIASES joined by '+'. Bad syntax or unknown split
+    Targets are split names or aliases from SPLIT_ALIASES joined by '+'. The value `null` is special: it
+    matches rows without a split value (a JSON null, a missing key, or an empty or blank cell), e.g.
+    "train=train,dev=validation,null=test"; without it such rows are refused. Bad syntax or unknown split
     names raise DatasetFileError listing every bad entry.
     """
     example = "e.g. induce=train+validation,execute=test"
@@ -244,7 +253,10 @@ def _keep_number_text(text: str) -> str:
 def _scalar_text(value: object) -> str | None:
     if isinstance(value, str):
         return value
-    if isinstance(value, bool | int | float):
+    if isinstance(value, bool):
+        # JSON spelling, not Python's "True" / "False".
+        return "true" if value else "false"
+    if isinstance(value, int | float):
         return str(value)
     return None
 
@@ -320,9 +332,15 @@ class _Rows:
         for value, splits in self._split_map.items():
             if not splits:
                 problems.add(None, None, f"--split-map sends {value!r} to no split")
+        self._drop_duplicates = options.drop_duplicates
         self._reported_split_values: set[str] = set()
+        # Rows without a split value are one problem, kept up to date in place as more such rows turn up.
+        self._no_split_value_count = 0
+        self._no_split_value_index: int | None = None
+        self._no_split_value_first_line = 0
         self._first_line_by_content: dict[str, int] = {}
         self.rows: list[ParsedRow] = []
+        self.dropped_duplicates: list[tuple[int, int]] = []
 
     def input_text(self, line: int, field: str, value: object) -> str | None:
         text = _scalar_text(value)
@@ -338,24 +356,20 @@ class _Rows:
         text = self.input_text(line, field, value)
         return None if text is None else text.strip()
 
-    def allowed_splits(self, line: int, field: str, value: object) -> tuple[Split, ...] | None:
-        text = _scalar_text(value)
+    def allowed_splits(self, line: int, field: str, found: bool, value: object) -> tuple[Split, ...] | None:
+        """The splits a row may go to, from its split value; `found` is False when the row lacks the field."""
+        text = "" if not found or value is None else _scalar_text(value)
         if text is None:
             self._problems.add(line, field, f"must be a split name, got {_kind(value)}")
             return None
         text = text.strip()
+        if not text:
+            return self._no_split_value(line, field)
         if text in self._split_map:
             return self._split_map[text]
         alias = SPLIT_ALIASES.get(text.lower())
         if alias is not None:
             return (alias,)
-        if not text:
-            self._problems.add(
-                line,
-                field,
-                "is empty; every row needs a split value when the file has a split field",
-            )
-            return None
         # One message per value: an unmapped value usually covers half the file.
         if text not in self._reported_split_values:
             self._reported_split_values.add(text)
@@ -372,6 +386,25 @@ class _Rows:
             )
         return None
 
+    def _no_split_value(self, line: int, field: str) -> tuple[Split, ...] | None:
+        if NO_SPLIT_VALUE in self._split_map:
+            return self._split_map[NO_SPLIT_VALUE]
+        # One message for all of them: in files such as GSM8K most rows have none.
+        self._no_split_value_count += 1
+        if self._no_split_value_index is None:
+            self._no_split_value_first_line = line
+            self._problems.add(None, field, "")
+            self._no_split_value_index = len(self._problems.items) - 1
+        count = self._no_split_value_count
+        rows_have = "1 row has" if count == 1 else f"{count:,} rows have"
+        self._problems.items[self._no_split_value_index] = Problem(
+            None,
+            field,
+            f"{rows_have} no split value (first: line {self._no_split_value_first_line}); map them with "
+            f"--split-map {NO_SPLIT_VALUE}=SPLIT[+SPLIT...]",
+        )
+        return None
+
     def add(
         self,
         line: int,
@@ -382,7 +415,12 @@ class _Rows:
     ) -> None:
         first_line = self._first_line_by_content.setdefault(row_content_key(inputs, expected_output), line)
         if first_line != line:
-            self._problems.add(line, None, f"duplicates line {first_line}")
+            if self._drop_duplicates:
+                self.dropped_duplicates.append((line, first_line))
+            else:
+                self._problems.add(
+                    line, None, f"duplicates line {first_line} (pass --drop-duplicates to keep only the first)"
+                )
             return
         self.rows.append(ParsedRow(line, inputs, expected_output, accepted_answers, allowed_splits))
 
@@ -535,7 +573,7 @@ def _parse_csv(text: str, options: ImportOptions, problems: _Problems) -> Parsed
         allowed: tuple[Split, ...] | None = ALL_SPLITS
         if columns.split is not None:
             split_field, split_index = columns.split
-            allowed = rows.allowed_splits(line, split_field, cells[split_index])
+            allowed = rows.allowed_splits(line, split_field, True, cells[split_index])
         answers: tuple[str, ...] | None = ()
         if columns.answers is not None:
             answers_field, answers_index = columns.answers
@@ -546,7 +584,12 @@ def _parse_csv(text: str, options: ImportOptions, problems: _Problems) -> Parsed
 
     problems.raise_if_any()
     input_fields = tuple(name for name, _ in columns.inputs)
-    return ParsedDataset(rows=rows.rows, input_fields=input_fields, file_format="csv")
+    return ParsedDataset(
+        rows=rows.rows,
+        input_fields=input_fields,
+        file_format="csv",
+        dropped_duplicates=tuple(rows.dropped_duplicates),
+    )
 
 
 # --- JSONL -----------------------------------------------------------------------------------------------
@@ -650,9 +693,7 @@ def _parse_jsonl(text: str, options: ImportOptions, problems: _Problems) -> Pars
         allowed: tuple[Split, ...] | None = ALL_SPLITS
         if split_field is not None:
             found, value = _lookup(obj, split_field)
-            allowed = rows.allowed_splits(line, split_field, value) if found else None
-            if not found:
-                problems.add(line, split_field, "is missing")
+            allowed = rows.allowed_splits(line, split_field, found, value)
         answers: tuple[str, ...] | None = ()
         if answers_field is not None:
             # Accepted answers are optional per row; a row without them is scored against the target alone.
@@ -668,4 +709,9 @@ def _parse_jsonl(text: str, options: ImportOptions, problems: _Problems) -> Pars
         problems.add(None, options.answers_field, "is not in any row; check --answers-field")
     problems.raise_if_any()
     input_fields = tuple(name for _, name in inputs_by_path)
-    return ParsedDataset(rows=rows.rows, input_fields=input_fields, file_format="jsonl")
+    return ParsedDataset(
+        rows=rows.rows,
+        input_fields=input_fields,
+        file_format="jsonl",
+        dropped_duplicates=tuple(rows.dropped_duplicates),
+    )

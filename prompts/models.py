@@ -185,13 +185,29 @@ class PromptLabel(models.Model):
         if self.version_id is not None and self.version.prompt_id != self.prompt_id:
             raise ValidationError({"version": "must be a version of the label's prompt"})
 
+    @property
+    def moves(self) -> models.QuerySet[PromptLabelMove]:
+        return PromptLabelMove.objects.filter(prompt_id=self.prompt_id, label_name=self.name)
+
 
 class PromptLabelMove(ImmutableModel):
-    """History of a label: every move is recorded, never edited."""
+    """History of a prompt's labels: every creation, move and removal, never edited.
 
-    label = models.ForeignKey(PromptLabel, on_delete=models.CASCADE, related_name="moves")
+    Keyed by prompt and label name rather than by the label row, so removing a label keeps its history
+    (and records the removal as a move to nothing).
+    """
+
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="label_moves")
+    label_name = models.SlugField(max_length=50)
     from_version = models.ForeignKey(PromptVersion, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
-    to_version = models.ForeignKey(PromptVersion, on_delete=models.CASCADE, related_name="+")
+    to_version = models.ForeignKey(
+        PromptVersion,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="Empty when the label was removed.",
+    )
     moved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -199,10 +215,17 @@ class PromptLabelMove(ImmutableModel):
 
     class Meta:
         ordering = ["-moved_at", "-id"]
+        indexes = [models.Index(fields=["prompt", "label_name"], name="label_move_by_label")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(from_version__isnull=False) | Q(to_version__isnull=False), name="label_move_not_empty"
+            )
+        ]
 
     def __str__(self) -> str:
         origin = f"v{self.from_version.number}" if self.from_version else "nothing"
-        return f"{self.label}: {origin} → v{self.to_version.number}"
+        target = f"v{self.to_version.number}" if self.to_version else "removed"
+        return f"{self.prompt.name}:{self.label_name}: {origin} → {target}"
 
 
 class Dataset(TeamCatalogEntry):

@@ -179,7 +179,9 @@ def label_move(*, prompt: Prompt, name: str, version: PromptVersion, moved_by: U
     label.updated_by = moved_by
     label.full_clean()
     label.save()
-    PromptLabelMove.objects.create(label=label, from_version=previous, to_version=version, moved_by=moved_by)
+    PromptLabelMove.objects.create(
+        prompt=prompt, label_name=name, from_version=previous, to_version=version, moved_by=moved_by
+    )
     return label
 
 
@@ -204,6 +206,9 @@ def dataset_create(
 def label_delete(*, label: PromptLabel, deleted_by: User | None) -> None:
     """Remove a label; clients resolving it get "not found" instead of a stale version."""
     ensure_can_write(user=deleted_by, team=label.prompt.team)
+    PromptLabelMove.objects.create(
+        prompt=label.prompt, label_name=label.name, from_version=label.version, to_version=None, moved_by=deleted_by
+    )
     label.delete()
 
 
@@ -226,6 +231,7 @@ def dataset_update(
 class DatasetImport:
     version: DatasetVersion
     created: bool  # False when an identical version already existed and was returned instead
+    dropped_duplicates: tuple[tuple[int, int], ...] = ()  # (line dropped, line it repeats), when asked to drop
 
 
 @dataclass(frozen=True)
@@ -277,7 +283,7 @@ def dataset_version_import(
         dataset = dataset_create(team=team, name=dataset_name, slug=slug, created_by=created_by)
     existing = DatasetVersion.objects.filter(dataset=dataset, content_hash=digest).first()
     if existing is not None:
-        return DatasetImport(version=existing, created=False)
+        return DatasetImport(version=existing, created=False, dropped_duplicates=parsed.dropped_duplicates)
 
     number = (DatasetVersion.objects.filter(dataset=dataset).aggregate(n=Max("number"))["n"] or 0) + 1
     counts = {split.value: splits.count(split) for split in Split}
@@ -311,4 +317,4 @@ def dataset_version_import(
         ],
         batch_size=1000,
     )
-    return DatasetImport(version=version, created=True)
+    return DatasetImport(version=version, created=True, dropped_duplicates=parsed.dropped_duplicates)

@@ -188,7 +188,7 @@ def test_it_updates_a_prompts_description_through_the_service(client, staff_edit
     prompt = own["prompt"]
     management = {
         f"{prefix}-{field}": 0
-        for prefix in ("versions", "labels")
+        for prefix in ("versions", "labels", "label_moves")
         for field in ("TOTAL_FORMS", "INITIAL_FORMS", "MIN_NUM_FORMS", "MAX_NUM_FORMS")
     }
 

@@ -9,6 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from accounts.models import Membership, Team
+from prompts.management.commands.import_dataset import describe_dropped
 from prompts.models import Dataset, DatasetVersion, Example, OutputType, Prompt, PromptLabel, PromptVersion
 
 BENCHMARKS = Path(__file__).resolve().parents[3] / "shared" / "benchmarks"
@@ -66,6 +67,34 @@ def test_it_explains_bad_options(team, reviews_csv, args, message):
         run("import_dataset", str(reviews_csv), "--name", "Reviews", "--target-field", "label", *args)
 
 
+def test_it_drops_duplicate_rows_when_asked_and_lists_them(team, tmp_path):
+    path = tmp_path / "dupes.csv"
+    path.write_text("input,target\na,1\nb,2\na,1\nc,3\nb,2\n", encoding="utf-8")
+    args = ("import_dataset", str(path), "--team", "acme", "--name", "Dupes")
+
+    with pytest.raises(CommandError, match=r"line 4: duplicates line 2 \(pass --drop-duplicates"):
+        run(*args)
+    output = run(*args, "--drop-duplicates")
+
+    lines = output.splitlines()
+    assert lines[0].startswith("Imported 3 rows into acme/dupes version 1")
+    assert lines[1] == "Dropped 2 duplicate rows: line 4 (same as line 2), line 6 (same as line 3)"
+    version = DatasetVersion.objects.get()
+    assert version.row_count == 3
+    assert list(version.examples.order_by("position").values_list("expected_output", flat=True)) == ["1", "2", "3"]
+
+
+def test_it_caps_the_list_of_dropped_rows():
+    dropped = [(line, 1) for line in range(2, 15)]
+
+    assert describe_dropped(dropped[:1]) == "Dropped 1 duplicate row: line 2 (same as line 1)"
+    assert describe_dropped(dropped) == (
+        "Dropped 13 duplicate rows: "
+        + ", ".join(f"line {line} (same as line 1)" for line in range(2, 12))
+        + ", … and 3 more"
+    )
+
+
 @pytest.mark.skipif(not (BENCHMARKS / "ape__sentiment.jsonl").exists(), reason="shared benchmarks not present")
 def test_it_imports_a_shared_benchmark_file_as_is(team):
     output = run(
@@ -81,7 +110,7 @@ def test_it_imports_a_shared_benchmark_file_as_is(team):
 
     version = DatasetVersion.objects.get()
     assert "Imported 1267 rows" in output
-    assert version.split_counts == {"train": 667, "validation": 500, "test": 100}
+    assert version.split_counts == {"train": 651, "validation": 516, "test": 100}
     first = version.examples.get(position=0)
     assert first.inputs == {"input": "unpretentious, charming, quirky, original"}
     assert (first.expected_output, first.accepted_answers) == ("positive", ["positive"])
@@ -131,7 +160,7 @@ def test_it_bootstraps_the_demo_once_and_reuses_it(db):
     assert (Prompt.objects.count(), PromptVersion.objects.count(), DatasetVersion.objects.count()) == (1, 1, 1)
     assert PromptLabel.objects.get().name == "production"
     version = DatasetVersion.objects.get()
-    assert version.split_counts == {"train": 32, "validation": 24, "test": 24}
+    assert version.split_counts == {"train": 36, "validation": 23, "test": 21}
     assert set(Example.objects.values_list("expected_output", flat=True)) == {
         "billing",
         "shipping",

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from promptopt.errors import InvalidInputError, PromptOptError
 from prompts.importers import (
     MAX_PROBLEMS,
     DatasetFileError,
@@ -186,9 +187,29 @@ def test_it_converts_json_numbers_and_booleans_to_text_keeping_the_written_decim
     dataset = parse(content, "numbers.jsonl")
 
     assert [(row.inputs, row.expected_output) for row in dataset.rows] == [
-        ({"a": "3", "b": "True"}, "1"),
-        ({"a": "3.50", "b": "False"}, "2.0"),
+        ({"a": "3", "b": "true"}, "1"),
+        ({"a": "3.50", "b": "false"}, "2.0"),
     ]
+
+
+def test_it_spells_json_booleans_the_json_way_in_targets_answers_and_split_values() -> None:
+    content = jsonl(
+        {"input": "a", "target": True, "meta": {"answers": [True, "yes"], "split": True}},
+        {"input": "b", "target": False, "meta": {"answers": [False, 0], "split": False}},
+    )
+
+    dataset = parse(content, "d.jsonl", split_map={"true": (TRAIN,), "false": (TEST,)})
+
+    assert [(row.expected_output, row.accepted_answers, row.allowed_splits) for row in dataset.rows] == [
+        ("true", ("true", "yes"), (TRAIN,)),
+        ("false", ("false", "0"), (TEST,)),
+    ]
+
+
+def test_it_spells_booleans_in_a_json_answers_cell_the_json_way() -> None:
+    dataset = parse('input,target,accepted_answers\nq,true,"[true, ""yes""]"\n')
+
+    assert dataset.rows[0].accepted_answers == ("true", "yes")
 
 
 def test_it_skips_blank_lines_in_jsonl_and_keeps_physical_line_numbers() -> None:
@@ -280,6 +301,45 @@ def test_it_refuses_a_split_map_listing_every_bad_entry() -> None:
 def test_it_refuses_an_empty_split_map() -> None:
     with pytest.raises(DatasetFileError, match="--split-map is empty"):
         parse_split_map("  ")
+
+
+def test_it_keeps_the_null_key_of_a_split_map_as_written() -> None:
+    assert parse_split_map("train=train,dev=validation,null=test") == {
+        "train": (TRAIN,),
+        "dev": (VALIDATION,),
+        "null": (TEST,),
+    }
+
+
+def test_it_sends_rows_without_a_split_value_where_the_null_key_says() -> None:
+    content = jsonl(
+        {"input": "a", "target": "1", "meta": {"dspy_split": "train"}},
+        {"input": "b", "target": "2", "meta": {"dspy_split": None}},
+        {"input": "c", "target": "3", "meta": {}},
+        {"input": "d", "target": "4", "meta": {"dspy_split": "  "}},
+        {"input": "e", "target": "5", "meta": {"dspy_split": "dev"}},
+    )
+
+    dataset = parse(
+        content,
+        "d.jsonl",
+        split_field="meta.dspy_split",
+        split_map={"train": (TRAIN,), "dev": (VALIDATION,), "null": (TEST, VALIDATION)},
+    )
+
+    assert [row.allowed_splits for row in dataset.rows] == [
+        (TRAIN,),
+        (VALIDATION, TEST),
+        (VALIDATION, TEST),
+        (VALIDATION, TEST),
+        (VALIDATION,),
+    ]
+
+
+def test_it_sends_blank_csv_split_cells_where_the_null_key_says() -> None:
+    dataset = parse("input,target,split\na,1,\nb,2, \nc,3,test\n", split_map={"null": (TRAIN,)})
+
+    assert [row.allowed_splits for row in dataset.rows] == [(TRAIN,), (TRAIN,), (TEST,)]
 
 
 def test_it_refuses_a_split_map_that_sends_a_value_nowhere() -> None:
@@ -431,10 +491,39 @@ def test_it_refuses_empty_rows_blank_inputs_and_blank_targets_naming_line_and_fi
     ]
 
 
-def test_it_refuses_duplicate_rows_naming_the_first_occurrence() -> None:
+def test_it_refuses_duplicate_rows_naming_the_first_occurrence_and_how_to_proceed() -> None:
     found = problems("input,target\nx,1\ny,2\nx, 1 \nx,2\n")
 
-    assert [str(problem) for problem in found] == ["line 4: duplicates line 2"]
+    assert [str(problem) for problem in found] == [
+        "line 4: duplicates line 2 (pass --drop-duplicates to keep only the first)"
+    ]
+
+
+def test_it_drops_later_duplicates_when_asked_keeping_the_first_and_listing_them() -> None:
+    content = "input,target,split\nx,1,test\ny,2,train\nx, 1 ,train\nx,2,train\ny,2,dev\nx,1,dev\n"
+
+    dataset = parse(content, drop_duplicates=True)
+
+    assert [(row.line, row.inputs, row.expected_output, row.allowed_splits) for row in dataset.rows] == [
+        (2, {"input": "x"}, "1", (TEST,)),
+        (3, {"input": "y"}, "2", (TRAIN,)),
+        (5, {"input": "x"}, "2", (TRAIN,)),
+    ]
+    assert dataset.dropped_duplicates == ((4, 2), (6, 3), (7, 2))
+
+
+def test_it_drops_no_rows_from_a_file_without_duplicates() -> None:
+    dataset = parse(jsonl({"input": "x", "target": "1"}, {"input": "x", "target": "2"}), "d.jsonl")
+
+    assert len(dataset.rows) == 2
+    assert dataset.dropped_duplicates == ()
+    assert parse("input,target\nx,1\n", drop_duplicates=True).dropped_duplicates == ()
+
+
+def test_it_still_refuses_other_problems_when_dropping_duplicates() -> None:
+    found = problems("input,target\nx,1\nx,1\n,2\n", drop_duplicates=True)
+
+    assert [str(problem) for problem in found] == ["line 4, field 'input': is empty"]
 
 
 def test_it_refuses_an_unknown_split_value_once_per_value_and_suggests_a_split_map() -> None:
@@ -454,8 +543,33 @@ def test_it_refuses_an_unknown_split_value_once_per_value_and_suggests_a_split_m
 def test_it_refuses_an_empty_split_value() -> None:
     problem = only_problem("input,target,split\na,1, \n")
 
-    assert (problem.line, problem.field) == (2, "split")
-    assert problem.message.startswith("is empty")
+    assert str(problem) == (
+        "field 'split': 1 row has no split value (first: line 2); map them with --split-map null=SPLIT[+SPLIT...]"
+    )
+
+
+def test_it_reports_rows_without_a_split_value_once_with_their_count_in_file_order() -> None:
+    content = jsonl(
+        {"input": "a", "target": "1", "meta": {"split": "train"}},
+        {"input": "b", "target": "", "meta": {"split": "train"}},
+        {"input": "c", "target": "3", "meta": {"split": None}},
+        {"input": "d", "target": "4", "meta": {}},
+        {"input": "e", "target": "5", "meta": {"split": ""}},
+        {"input": "f", "target": "", "meta": {"split": None}},
+        {"input": "g", "target": "7", "meta": {"split": "holdout"}},
+    )
+
+    found = problems(content, "d.jsonl", split_map={"train": (TRAIN,)})
+
+    assert [str(problem) for problem in found] == [
+        "line 2, field 'target': is empty",
+        "field 'meta.split': 4 rows have no split value (first: line 3); "
+        "map them with --split-map null=SPLIT[+SPLIT...]",
+        "line 6, field 'target': is empty",
+        "line 7, field 'meta.split': unknown split value 'holdout' (later rows with it are not listed); "
+        "map it with --split-map holdout=train+validation (any of train, validation, test joined by '+'); "
+        "the split map knows 'train'",
+    ]
 
 
 def test_it_refuses_malformed_csv_quoting_naming_the_record_start() -> None:
@@ -580,8 +694,8 @@ def test_it_refuses_a_row_missing_the_split_field_and_an_unknown_split_value() -
 
     found = problems(content, "d.jsonl")
 
-    assert [(problem.line, problem.field) for problem in found] == [(2, "meta.split"), (3, "meta.split")]
-    assert found[0].message == "is missing"
+    assert [(problem.line, problem.field) for problem in found] == [(None, "meta.split"), (3, "meta.split")]
+    assert found[0].message.startswith("1 row has no split value (first: line 2)")
     assert "unknown split value 'holdout'" in found[1].message
     assert "--split-map holdout=train+validation" in found[1].message
     assert found[1].message.endswith("no split map was given")
@@ -593,7 +707,9 @@ def test_it_refuses_duplicate_jsonl_rows_even_with_different_meta() -> None:
         {"input": "a", "target": "1", "meta": {"idx": 1}},
     )
 
-    assert str(only_problem(content, "d.jsonl")) == "line 2: duplicates line 1"
+    assert str(only_problem(content, "d.jsonl")) == (
+        "line 2: duplicates line 1 (pass --drop-duplicates to keep only the first)"
+    )
 
 
 def test_it_refuses_top_level_keys_that_cannot_be_input_names() -> None:
@@ -642,6 +758,15 @@ def test_it_keeps_the_problems_when_the_error_is_pickled() -> None:
     assert str(copy) == str(error)
 
 
+def test_it_is_an_invalid_input_error_and_still_a_value_error() -> None:
+    error = DatasetFileError([Problem(1, "x", "is empty")])
+
+    assert isinstance(error, InvalidInputError)
+    assert isinstance(error, PromptOptError)
+    assert isinstance(error, ValueError)
+    assert isinstance(pickle.loads(pickle.dumps(error)), InvalidInputError)  # noqa: S301 - made just above
+
+
 def test_it_reports_all_row_problems_together() -> None:
     content = "input,target\n,1\nb,\nb,2\nb,2\n"
 
@@ -650,7 +775,7 @@ def test_it_reports_all_row_problems_together() -> None:
     assert [str(problem) for problem in found] == [
         "line 2, field 'input': is empty",
         "line 3, field 'target': is empty",
-        "line 5: duplicates line 4",
+        "line 5: duplicates line 4 (pass --drop-duplicates to keep only the first)",
     ]
 
 
@@ -712,3 +837,60 @@ def test_it_refuses_the_ape_benchmark_without_a_split_map_naming_both_unknown_va
     ]
     assert "unknown split value 'induce'" in caught.value.problems[0].message
     assert "unknown split value 'execute'" in caught.value.problems[1].message
+
+
+def test_it_drops_the_two_duplicate_rows_of_the_sports_understanding_benchmark() -> None:
+    sports = BENCHMARKS / "bbh__sports_understanding.jsonl"
+    if not sports.is_file():
+        pytest.skip("shared benchmark files are not available")
+
+    options = ImportOptions(split_field="meta.opro_split", drop_duplicates=True)
+    dataset = parse_dataset_file(file_name=sports.name, content=sports.read_bytes(), options=options)
+
+    assert len(dataset.rows) == 248
+    assert dataset.dropped_duplicates == ((156, 28), (228, 81))
+    assert {row.line for row in dataset.rows}.isdisjoint({156, 228})
+    with pytest.raises(DatasetFileError) as caught:
+        parse_dataset_file(
+            file_name=sports.name,
+            content=sports.read_bytes(),
+            options=ImportOptions(split_field="meta.opro_split"),
+        )
+    assert [str(problem) for problem in caught.value.problems] == [
+        "line 156: duplicates line 28 (pass --drop-duplicates to keep only the first)",
+        "line 228: duplicates line 81 (pass --drop-duplicates to keep only the first)",
+    ]
+
+
+def test_it_imports_gsm8k_by_its_dspy_split_mapping_rows_without_one_to_test() -> None:
+    gsm8k = BENCHMARKS / "gsm8k__main.jsonl"
+    if not gsm8k.is_file():
+        pytest.skip("shared benchmark files are not available")
+
+    # meta.dspy_split is "train" on 200 rows, "dev" on 300, null on 6,973 and absent on the 1,319 test rows.
+    dataset = parse_dataset_file(
+        file_name=gsm8k.name,
+        content=gsm8k.read_bytes(),
+        options=ImportOptions(
+            split_field="meta.dspy_split",
+            split_map={"train": (TRAIN,), "dev": (VALIDATION,), "null": (TEST,)},
+        ),
+    )
+
+    assert dataset.input_fields == ("input",)
+    assert len(dataset.rows) == 8792
+    assert dataset.dropped_duplicates == ()
+    assert sum(row.allowed_splits == (TRAIN,) for row in dataset.rows) == 200
+    assert sum(row.allowed_splits == (VALIDATION,) for row in dataset.rows) == 300
+    assert sum(row.allowed_splits == (TEST,) for row in dataset.rows) == 8292
+    assert (dataset.rows[0].line, dataset.rows[0].expected_output) == (1, "72")
+    with pytest.raises(DatasetFileError) as caught:
+        parse_dataset_file(
+            file_name=gsm8k.name,
+            content=gsm8k.read_bytes(),
+            options=ImportOptions(split_field="meta.dspy_split", split_map={"dev": (VALIDATION,)}),
+        )
+    assert [str(problem) for problem in caught.value.problems] == [
+        "field 'meta.dspy_split': 8,292 rows have no split value (first: line 1); "
+        "map them with --split-map null=SPLIT[+SPLIT...]"
+    ]

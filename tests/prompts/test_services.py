@@ -191,7 +191,7 @@ def test_it_assigns_the_same_splits_for_the_same_seed_whatever_the_row_order(tea
 
     assert split_by_text(forward.version) == split_by_text(backward.version)
     assert split_by_text(forward.version) != split_by_text(reseeded.version)
-    assert forward.version.split_counts == {"train": 16, "validation": 12, "test": 12}
+    assert forward.version.split_counts == {"train": 19, "validation": 12, "test": 9}
 
 
 def test_it_honours_an_uploaded_split_column(team, editor):
@@ -234,6 +234,11 @@ def test_it_deletes_a_label_only_for_writers(prompt, editor, viewer):
     label_delete(label=label, deleted_by=editor)
 
     assert not PromptLabel.objects.filter(prompt=prompt).exists()
+    history = list(PromptLabelMove.objects.filter(prompt=prompt, label_name="staging").order_by("id"))
+    assert [(m.from_version, m.to_version, m.moved_by) for m in history] == [
+        (None, prompt.versions.get(), editor),
+        (prompt.versions.get(), None, editor),
+    ]
 
 
 def test_it_updates_a_datasets_description_and_archive_flag(team, editor, viewer):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,18 @@ def parse_ratios(text: str) -> dict[Split, float]:
     return dict(zip(ALL_SPLITS, values, strict=True))
 
 
+SHOWN_DROPPED = 10
+
+
+def describe_dropped(dropped: Sequence[tuple[int, int]]) -> str:
+    """'Dropped 2 duplicate rows: line 156 (same as line 28), line 228 (same as line 81)'."""
+    rows = "row" if len(dropped) == 1 else "rows"
+    listed = [f"line {line} (same as line {first})" for line, first in dropped[:SHOWN_DROPPED]]
+    if len(dropped) > SHOWN_DROPPED:
+        listed.append(f"… and {len(dropped) - SHOWN_DROPPED} more")
+    return f"Dropped {len(dropped)} duplicate {rows}: {', '.join(listed)}"
+
+
 class Command(BaseCommand):
     help = "Import a CSV or JSONL file as a new version of a team's dataset (all rows or nothing)."
 
@@ -46,7 +59,16 @@ class Command(BaseCommand):
         parser.add_argument(
             "--split-map",
             default="",
-            help="Map uploaded split values, e.g. induce=train+validation,execute=test.",
+            help=(
+                "Map uploaded split values, e.g. induce=train+validation,execute=test. The value null matches "
+                "rows without one (JSON null, a missing key, an empty cell), e.g. train=train,dev=validation,"
+                "null=test."
+            ),
+        )
+        parser.add_argument(
+            "--drop-duplicates",
+            action="store_true",
+            help="Keep only the first of rows with the same inputs and target instead of refusing the file.",
         )
         parser.add_argument("--format", choices=["csv", "jsonl"], help="Default: from the file extension.")
         parser.add_argument("--delimiter", default=",", help="CSV delimiter (default: ',').")
@@ -74,12 +96,14 @@ class Command(BaseCommand):
                 delimiter=options["delimiter"],
                 max_bytes=settings.DATASET_MAX_BYTES,
                 max_rows=settings.DATASET_MAX_ROWS,
+                drop_duplicates=options["drop_duplicates"],
             )
+            content = path.read_bytes()
             result = dataset_version_import(
                 team=team,
                 dataset_name=options["name"],
                 file_name=path.name,
-                content=path.read_bytes(),
+                content=content,
                 options=import_options,
                 split_settings=SplitSettings(seed=options["seed"], ratios=parse_ratios(options["split_ratios"])),
                 created_by=user,
@@ -102,3 +126,5 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"Unchanged: {path.name} is identical to {team.slug}/{version.dataset.slug} version {version.number}"
             )
+        if result.dropped_duplicates:
+            self.stdout.write(describe_dropped(result.dropped_duplicates))
