@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Count, QuerySet
-from django.http import HttpRequest
+from django.contrib.auth.models import User
+from django.db.models import Count, Q, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 
 from accounts.admin_scoping import (
     SERVICE_ERRORS,
@@ -61,7 +64,8 @@ class TeamAdmin(SuperuserDeleteMixin, ServiceAdminMixin, TeamScopedAdminMixin, a
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Team]:
         queryset: QuerySet[Team] = super().get_queryset(request)
-        return queryset.annotate(member_count=Count("memberships", distinct=True))
+        # GROUP BY drops the model's default ordering; keep it so paging and autocomplete stay stable.
+        return queryset.annotate(member_count=Count("memberships", distinct=True)).order_by("name")
 
     @admin.display(description="members", ordering="member_count")
     def member_count(self, team: Team) -> int:
@@ -95,11 +99,29 @@ class MembershipForm(forms.ModelForm[Membership]):
         fields = ("team", "user", "role")
 
 
+class MembershipAddForm(forms.ModelForm[Membership]):
+    """Adds a member by username or e-mail: a dropdown would list every user of the installation."""
+
+    member = forms.CharField(label="User", help_text="Username or e-mail address of an existing user.")
+
+    class Meta:
+        model = Membership
+        fields = ("team", "role")
+
+    def clean_member(self) -> User:
+        text = self.cleaned_data["member"].strip()
+        user = User.objects.filter(is_active=True).filter(Q(username=text) | Q(email__iexact=text)).first()
+        if user is None:
+            raise forms.ValidationError("No active user has this username or e-mail address.")
+        return user
+
+
 @admin.register(Membership)
 class MembershipAdmin(ServiceDeleteMixin, ServiceAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin[Membership]):
     team_path = "team"
     form = MembershipForm
-    add_fields = ("team", "user", "role")
+    add_form = MembershipAddForm
+    add_fields = ("team", "member", "role")
     fields = ("team", "user", "role", "created_at")
     list_display = ("user", "team", "role", "created_at")
     list_filter = ("role", TeamListFilter)
@@ -110,15 +132,11 @@ class MembershipAdmin(ServiceDeleteMixin, ServiceAdminMixin, TeamScopedAdminMixi
         # A membership's team and user are its identity; only the role changes.
         return () if obj is None else ("team", "user", "created_at")
 
-    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        if db_field.name == "user":
-            kwargs["queryset"] = db_field.related_model._default_manager.filter(is_active=True).order_by("username")
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
     def save_model(self, request: HttpRequest, obj: Membership, form: Any, change: bool) -> None:
+        user = obj.user if change else form.cleaned_data["member"]
         membership = call_service(
             lambda: membership_set(
-                team=obj.team, user=obj.user, role=Role(form.cleaned_data["role"]), acting_user=acting_user(request)
+                team=obj.team, user=user, role=Role(form.cleaned_data["role"]), acting_user=acting_user(request)
             )
         )
         adopt_saved(obj, membership)
@@ -130,6 +148,10 @@ class MembershipAdmin(ServiceDeleteMixin, ServiceAdminMixin, TeamScopedAdminMixi
     def delete_with_service(self, request: HttpRequest, obj: Membership) -> None:
         membership_remove(team=obj.team, user=obj.user, acting_user=acting_user(request))
         forget_team_access(request)
+
+
+# The raw key of a key created in this request, between save_model and response_add.
+_issued_keys: weakref.WeakKeyDictionary[HttpRequest, str] = weakref.WeakKeyDictionary()
 
 
 class ApiKeyAddForm(forms.ModelForm[ApiKey]):
@@ -193,8 +215,24 @@ class ApiKeyAdmin(ServiceAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin[ApiK
             )
         )
         adopt_saved(obj, issued.api_key)
-        # The only time the key exists outside its owner's hands: it is never stored, so it cannot be shown again.
-        messages.success(request, f"Copy this API key now; it will not be shown again: {issued.raw_key}")
+        _issued_keys[request] = issued.raw_key
+
+    def response_add(self, request: HttpRequest, obj: ApiKey, post_url_continue: str | None = None) -> HttpResponse:
+        raw_key = _issued_keys.pop(request, None)
+        if raw_key is None:
+            return super().response_add(request, obj, post_url_continue)
+        # The key is rendered into this one response and nowhere else: not the database, not the
+        # messages cookie or session, so it cannot be shown again once this page is closed.
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "API key created",
+            "opts": self.opts,
+            "api_key": obj,
+            "raw_key": raw_key,
+        }
+        response = TemplateResponse(request, "admin/accounts/apikey/issued.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
 
     @admin.action(description="Revoke selected keys", permissions=["team_write"])
     def revoke_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:

@@ -111,7 +111,8 @@ class PromptAdmin(SuperuserDeleteMixin, ServiceAdminMixin, TeamScopedAdminMixin,
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Prompt]:
         queryset: QuerySet[Prompt] = super().get_queryset(request)
-        return queryset.annotate(version_count=Count("versions", distinct=True))
+        # GROUP BY drops the model's default ordering; keep it so paging and autocomplete stay stable.
+        return queryset.annotate(version_count=Count("versions", distinct=True)).order_by("team__name", "name")
 
     @admin.display(description="versions", ordering="version_count")
     def version_count(self, prompt: Prompt) -> int:
@@ -345,7 +346,8 @@ class DatasetAdmin(SuperuserDeleteMixin, ServiceAdminMixin, TeamScopedAdminMixin
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Dataset]:
         queryset: QuerySet[Dataset] = super().get_queryset(request)
-        return queryset.annotate(version_count=Count("versions", distinct=True))
+        # GROUP BY drops the model's default ordering; keep it so paging and autocomplete stay stable.
+        return queryset.annotate(version_count=Count("versions", distinct=True)).order_by("team__name", "name")
 
     @admin.display(description="versions", ordering="version_count")
     def version_count(self, dataset: Dataset) -> int:

@@ -163,16 +163,29 @@ def test_it_changes_a_role_through_the_service(client, staff_owner, editor, team
     assert membership.role == Role.VIEWER
 
 
-def test_it_adds_a_member_through_the_service(client, staff_owner, team):
+def test_it_adds_a_member_by_username_or_email_through_the_service(client, staff_owner, team):
     newcomer = UserFactory(username="nina")
+    colleague = UserFactory(username="carl", email="Carl@Example.com")
+    client.force_login(staff_owner)
+    url = reverse("admin:accounts_membership_add")
+
+    by_name = client.post(url, {"team": team.pk, "member": "nina", "role": "editor"})
+    by_email = client.post(url, {"team": team.pk, "member": "carl@example.com", "role": "viewer"})
+    unknown = client.post(url, {"team": team.pk, "member": "nobody", "role": "viewer"})
+
+    assert (by_name.status_code, by_email.status_code) == (302, 302)
+    assert Membership.objects.get(team=team, user=newcomer).role == Role.EDITOR
+    assert Membership.objects.get(team=team, user=colleague).role == Role.VIEWER
+    assert unknown.context["adminform"].form.errors["member"] == ["No active user has this username or e-mail address."]
+
+
+def test_it_does_not_list_the_installations_users_on_the_add_member_page(client, staff_owner, team):
+    UserFactory(username="stranger-from-another-team")
     client.force_login(staff_owner)
 
-    response = client.post(
-        reverse("admin:accounts_membership_add"), {"team": team.pk, "user": newcomer.pk, "role": "editor"}
-    )
+    page = client.get(reverse("admin:accounts_membership_add")).content.decode()
 
-    assert response.status_code == 302
-    assert Membership.objects.get(team=team, user=newcomer).role == Role.EDITOR
+    assert "stranger-from-another-team" not in page
 
 
 def test_it_shows_the_services_refusal_when_an_editor_changes_roles(client, staff_editor, owner, team):
@@ -203,19 +216,19 @@ def test_it_shows_a_new_api_key_once_and_stores_only_its_hash(client, staff_edit
     client.force_login(staff_editor)
 
     response = client.post(reverse("admin:accounts_apikey_add"), {"team": team.pk, "name": "Deploy", "scope": "write"})
-    shown = [message for message in _messages(response) if "will not be shown again" in message]
-    raw_key = re.search(r"po_[0-9a-f]{10}_\S+", shown[0]).group(0)
-    first_page = client.get(response.url).content.decode()
-    second_page = client.get(response.url).content.decode()
+    page = response.content.decode()
+    raw_key = re.search(r"po_[0-9a-f]{10}_[A-Za-z0-9_-]+", page).group(0)
+    list_page = client.get(reverse("admin:accounts_apikey_changelist")).content.decode()
 
     api_key = ApiKey.objects.get(name="Deploy")
-    assert len(shown) == 1
+    assert response.status_code == 200 and "will not be shown again" in page
+    assert "no-store" in response["Cache-Control"]
     assert (api_key.team, api_key.scope, api_key.created_by) == (team, ApiKeyScope.WRITE, staff_editor)
     assert api_key.key_hash == keys.hash_key(raw_key, pepper=settings.API_KEY_PEPPER)
     assert api_key_authenticate(raw_key=raw_key) == api_key
-    assert raw_key in first_page
-    assert raw_key not in second_page
+    assert raw_key not in list_page
     secret = raw_key.split("_", 2)[2]
+    assert all(secret not in value for value in response.cookies.values())  # not in the messages cookie
     for model in apps.get_models():
         for row in model._default_manager.values_list():
             assert all(secret not in str(value) for value in row), f"{model.__name__} stores the raw key"

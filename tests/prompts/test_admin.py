@@ -432,3 +432,20 @@ def test_it_lets_only_superusers_delete_a_prompt_with_its_versions(client, super
     assert response.status_code == 302
     assert not Prompt.objects.filter(pk=prompt.pk).exists()
     assert not PromptVersion.objects.filter(prompt_id=prompt.pk).exists()
+
+
+def test_it_returns_prompt_autocomplete_results_in_a_stable_order(client, superuser, team):
+    import warnings
+
+    from tests.factories import PromptFactory
+
+    PromptFactory(team=team, name="Zeta"), PromptFactory(team=team, name="Alpha")
+    client.force_login(superuser)
+    params = {"app_label": "prompts", "model_name": "promptlabel", "field_name": "prompt", "term": ""}
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Django warns when paginating an unordered queryset
+        response = client.get(reverse("admin:autocomplete"), params)
+
+    names = [result["text"] for result in response.json()["results"]]
+    assert names == sorted(names) and {"Alpha", "Zeta"} <= set(names)
