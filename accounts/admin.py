@@ -33,6 +33,7 @@ from accounts.services import (
     membership_remove,
     membership_set,
     team_create,
+    team_delete,
     team_update,
 )
 
@@ -74,6 +75,9 @@ class TeamAdmin(SuperuserDeleteMixin, ServiceAdminMixin, TeamScopedAdminMixin, a
     def get_readonly_fields(self, request: HttpRequest, obj: Team | None = None) -> tuple[str, ...]:
         # The slug is how commands and API clients name the team: it never changes.
         return () if obj is None else ("slug", "created_at")
+
+    def delete_with_service(self, request: HttpRequest, obj: Team) -> None:
+        team_delete(team=obj, deleted_by=acting_user(request))
 
     def save_model(self, request: HttpRequest, obj: Team, form: Any, change: bool) -> None:
         if change:

@@ -184,19 +184,6 @@ class TeamScopedAdminMixin(_AnyAdminBase):
         return False
 
 
-class SuperuserDeleteMixin(_ModelAdminBase):
-    """Deleting a whole team, prompt or dataset cascades to its history: only superusers may."""
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return team_access(request).is_superuser
-
-    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
-        deleted, counts, _refused, protected = super().get_deleted_objects(objs, request)
-        # The confirmation page lists every row that goes with it. Those rows' own admins refuse to delete
-        # them one by one (immutable history), which must not veto the cascade the superuser confirms.
-        return deleted, counts, set(), protected
-
-
 class ReadOnlyAdminMixin(_AnyAdminBase):
     """Records that are never added, changed or deleted from the admin (immutable history, engine output).
 
@@ -371,10 +358,12 @@ class ServiceDeleteMixin(_ModelAdminBase):
             self.delete_model(request, obj)
 
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
-        deleted, counts, _refused, protected = super().get_deleted_objects(objs, request)
-        # Rows that go with the deleted object (e.g. a label's move history) have admins that refuse
-        # one-by-one deletion; the service decides here, so their refusal must not veto it.
-        return deleted, counts, set(), protected
+        _listing, counts, _refused, protected = super().get_deleted_objects(objs, request)
+        # Rows that go with the deleted object (versions, examples, history) have admins that refuse
+        # one-by-one deletion; the service decides here, so their refusal must not veto it. And a
+        # dataset can take 100,000 examples with it: the page says how many of each, not which.
+        summary = [str(obj) for obj in objs] + [f"{count} {name}" for name, count in counts.items()]
+        return summary, counts, set(), protected
 
     def delete_view(self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None) -> Any:
         try:
@@ -389,6 +378,13 @@ class ServiceDeleteMixin(_ModelAdminBase):
         except ServiceRefusalError as refusal:  # the bulk "delete selected" action
             self.message_user(request, service_error_message(refusal.error), messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
+
+
+class SuperuserDeleteMixin(ServiceDeleteMixin):
+    """Deleting a whole team, prompt or dataset cascades to its history: only superusers may."""
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return team_access(request).is_superuser
 
 
 class TeamListFilter(admin.SimpleListFilter):

@@ -55,6 +55,13 @@ def team_update(*, team: Team, name: str, updated_by: User | None) -> Team:
 
 
 @transaction.atomic
+def team_delete(*, team: Team, deleted_by: User | None) -> None:
+    """Delete a team with everything it owns (prompts, datasets, runs, keys); owners and superusers only."""
+    _ensure_owner(user=deleted_by, team=team)
+    team.delete()
+
+
+@transaction.atomic
 def membership_set(*, team: Team, user: User, role: Role, acting_user: User | None) -> Membership:
     """Add a user to a team or change their role; a team never loses its last owner."""
     _ensure_owner(user=acting_user, team=team)

@@ -49,10 +49,12 @@ from prompts.models import (
 )
 from prompts.services import (
     dataset_create,
+    dataset_delete,
     dataset_update,
     label_delete,
     label_move,
     prompt_create,
+    prompt_delete,
     prompt_update,
     version_create,
 )
@@ -117,6 +119,9 @@ class PromptAdmin(SuperuserDeleteMixin, ServiceAdminMixin, TeamScopedAdminMixin,
     @admin.display(description="versions", ordering="version_count")
     def version_count(self, prompt: Prompt) -> int:
         return getattr(prompt, "version_count", 0)
+
+    def delete_with_service(self, request: HttpRequest, obj: Prompt) -> None:
+        prompt_delete(prompt=obj, deleted_by=acting_user(request))
 
     def save_model(self, request: HttpRequest, obj: Prompt, form: Any, change: bool) -> None:
         data = form.cleaned_data
@@ -356,6 +361,9 @@ class DatasetAdmin(SuperuserDeleteMixin, ServiceAdminMixin, TeamScopedAdminMixin
     def get_readonly_fields(self, request: HttpRequest, obj: Dataset | None = None) -> tuple[str, ...]:
         # Team and slug identify the dataset to commands and clients; data changes arrive as new versions.
         return () if obj is None else ("team", "slug", "created_by", "created_at")
+
+    def delete_with_service(self, request: HttpRequest, obj: Dataset) -> None:
+        dataset_delete(dataset=obj, deleted_by=acting_user(request))
 
     def save_model(self, request: HttpRequest, obj: Dataset, form: Any, change: bool) -> None:
         data = form.cleaned_data

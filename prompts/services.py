@@ -117,6 +117,13 @@ def prompt_update(
 
 
 @transaction.atomic
+def prompt_delete(*, prompt: Prompt, deleted_by: User | None) -> None:
+    """Delete a prompt with its versions, labels, label history and runs. Archiving keeps them instead."""
+    ensure_can_write(user=deleted_by, team=prompt.team)
+    prompt.delete()
+
+
+@transaction.atomic
 def version_create(
     *,
     prompt: Prompt,
@@ -225,6 +232,13 @@ def dataset_update(
     ensure_can_write(user=updated_by, team=dataset.team)
     _catalog_entry_update(dataset, name=name, description=description, archived=archived)
     return dataset
+
+
+@transaction.atomic
+def dataset_delete(*, dataset: Dataset, deleted_by: User | None) -> None:
+    """Delete a dataset with its versions, examples and the runs that used them. Archiving keeps them."""
+    ensure_can_write(user=deleted_by, team=dataset.team)
+    dataset.delete()
 
 
 @dataclass(frozen=True)

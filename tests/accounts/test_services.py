@@ -15,6 +15,7 @@ from accounts.services import (
     membership_remove,
     membership_set,
     team_create,
+    team_delete,
     team_update,
 )
 from promptopt.errors import ConflictError, PermissionDeniedError
@@ -147,3 +148,12 @@ def test_it_removes_members_but_not_the_last_owner(team, owner, editor, viewer):
         membership_remove(team=team, user=owner, acting_user=owner)
 
     assert list(Membership.objects.filter(team=team).values_list("user__username", flat=True)) == ["olivia"]
+
+
+def test_it_lets_only_an_owner_delete_a_team(team, owner, editor):
+    with pytest.raises(PermissionDeniedError):
+        team_delete(team=team, deleted_by=editor)
+
+    team_delete(team=team, deleted_by=owner)
+
+    assert not Membership.objects.filter(team_id=team.pk).exists()

@@ -449,3 +449,21 @@ def test_it_returns_prompt_autocomplete_results_in_a_stable_order(client, superu
 
     names = [result["text"] for result in response.json()["results"]]
     assert names == sorted(names) and {"Alpha", "Zeta"} <= set(names)
+
+
+def test_it_summarises_a_big_cascade_and_deletes_a_dataset_through_the_service(client, superuser, team):
+    from prompts.models import Dataset, Example
+
+    version = DatasetVersionFactory(dataset__team=team)
+    ExampleFactory.create_batch(60, version=version)
+    dataset = version.dataset
+    client.force_login(superuser)
+    url = reverse("admin:prompts_dataset_delete", args=[dataset.pk])
+
+    confirmation = client.get(url).content.decode()
+    response = client.post(url, {"post": "yes"})
+
+    assert "60 examples" in confirmation
+    assert f"{version} #59" not in confirmation  # rows are counted, not listed one by one
+    assert response.status_code == 302
+    assert (Dataset.objects.filter(pk=dataset.pk).exists(), Example.objects.count()) == (False, 0)

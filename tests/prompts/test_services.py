@@ -22,11 +22,13 @@ from prompts.models import (
 from prompts.services import (
     SplitSettings,
     VersionDraft,
+    dataset_delete,
     dataset_update,
     dataset_version_import,
     label_delete,
     label_move,
     prompt_create,
+    prompt_delete,
     version_create,
 )
 from tests.factories import PromptFactory
@@ -257,3 +259,16 @@ def test_it_deletes_a_labelled_prompt_with_all_its_history(prompt, editor):
     prompt.delete()
 
     assert (PromptVersion.objects.count(), PromptLabel.objects.count(), PromptLabelMove.objects.count()) == (0, 0, 0)
+
+
+def test_it_deletes_prompts_and_datasets_only_for_writers(prompt, team, editor, viewer):
+    dataset = _import(team, editor).version.dataset
+    with pytest.raises(PermissionDeniedError):
+        prompt_delete(prompt=prompt, deleted_by=viewer)
+    with pytest.raises(PermissionDeniedError):
+        dataset_delete(dataset=dataset, deleted_by=viewer)
+
+    prompt_delete(prompt=prompt, deleted_by=editor)
+    dataset_delete(dataset=dataset, deleted_by=editor)
+
+    assert (PromptVersion.objects.count(), DatasetVersion.objects.count(), Example.objects.count()) == (0, 0, 0)
