@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import zoneinfo
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -68,9 +69,23 @@ class EnvSettings(BaseSettings):
     @field_validator("DATABASE_URL")
     @classmethod
     def _database_url_scheme(cls, value: str | None) -> str | None:
-        if value is not None and urlsplit(value).scheme not in DATABASE_SCHEMES:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in DATABASE_SCHEMES:
             raise ValueError(f"must start with one of {', '.join(s + '://' for s in DATABASE_SCHEMES)}")
-        return value or None
+        if parts.scheme.startswith("postgres") and not parts.path.strip("/"):
+            raise ValueError("names no database; add it at the end, e.g. postgres://user@host:5432/promptopt")
+        return value
+
+    @field_validator("TIME_ZONE")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a known time zone (e.g. UTC, Europe/Berlin)") from None
+        return value
 
     @field_validator("REDIS_URL")
     @classmethod
@@ -98,6 +113,19 @@ class EnvSettings(BaseSettings):
         ):
             raise ValueError("JWT_SIGNING_KEY must differ from SECRET_KEY")
         return self
+
+    def ensure_data_dir(self) -> Path:
+        """Create DATA_DIR if needed; an unusable one stops start-up with a message, not a traceback."""
+        try:
+            self.DATA_DIR.mkdir(parents=True, exist_ok=True)
+            probe = self.DATA_DIR / ".writable"
+            probe.touch()
+            probe.unlink()
+        except OSError as error:
+            raise ConfigurationError(
+                f"PromptOpt cannot start: DATA_DIR {self.DATA_DIR} is not a writable folder ({error.strerror})."
+            ) from None
+        return self.DATA_DIR
 
     def secret(self, name: Literal["SECRET_KEY", "JWT_SIGNING_KEY", "API_KEY_PEPPER"]) -> str:
         """The configured secret, or one generated once and kept in DATA_DIR so restarts agree."""

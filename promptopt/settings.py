@@ -15,6 +15,7 @@ from promptopt.logs import build_logging_config
 django_stubs_ext.monkeypatch()
 
 ENV = load_env_settings()
+ENV.ensure_data_dir()
 
 DEBUG = ENV.DEBUG
 SECRET_KEY = ENV.secret("SECRET_KEY")
@@ -72,7 +73,6 @@ TEMPLATES = [
 ]
 
 # --- Database: SQLite in WAL mode by default, PostgreSQL (psycopg 3) when DATABASE_URL says so.
-ENV.DATA_DIR.mkdir(parents=True, exist_ok=True)
 DATABASES: dict[str, dict[str, Any]]
 if ENV.DATABASE_URL and not ENV.DATABASE_URL.startswith("sqlite"):
     DATABASES = {"default": dict(dj_database_url.parse(ENV.DATABASE_URL, conn_max_age=60, conn_health_checks=True))}

@@ -19,6 +19,16 @@ def template_variables(template: str) -> list[str]:
     return list(seen)
 
 
+# Openers left over once every complete `{{…}}` / `{%…%}` is taken out: an unclosed placeholder. Stray
+# closers are not flagged: nested JSON in an instruction (`{"a": {"b": 1}}`) ends in `}}` legitimately.
+STRAY_OPENER = re.compile(r"\{\{|\{%")
+
+
 def malformed_placeholders(template: str) -> list[str]:
-    """Template-like fragments that are not plain `{{name}}` (attribute access, logic, filters…)."""
-    return [match.group(0) for match in BRACED.finditer(template) if not PLACEHOLDER.fullmatch(match.group(0))]
+    """Template-like fragments that are not plain `{{name}}`: attribute access, logic, filters, unclosed braces."""
+    malformed = [match.group(0) for match in BRACED.finditer(template) if not PLACEHOLDER.fullmatch(match.group(0))]
+    leftover = BRACED.sub(" ", template)
+    for match in STRAY_OPENER.finditer(leftover):
+        context = leftover[match.start() : match.start() + 20].splitlines()[0]
+        malformed.append(context)
+    return malformed

@@ -54,12 +54,22 @@ class VersionDraft:
         return cls(**content)
 
 
-def _unique_slug(model: type[Prompt] | type[Dataset], *, team: Team, base: str) -> str:
-    slug = slugify(base)[:90] or "item"
-    candidate, suffix = slug, 2
-    while model.objects.filter(team=team, slug=candidate).exists():
-        candidate, suffix = f"{slug}-{suffix}", suffix + 1
-    return candidate
+def _slug_for(model: type[Prompt] | type[Dataset], *, team: Team, name: str, slug: str | None) -> str:
+    """The requested slug, or one derived from the name; refused when the team already uses it.
+
+    No silent `-2` suffix: commands and API clients address these by slug, so a second "Sentiment"
+    must be a conscious choice of another name or slug, not a surprise.
+    """
+    chosen = slug or slugify(name)
+    if not chosen:
+        raise ValidationError({"name": "needs at least one letter or digit to make a slug from"})
+    if model.objects.filter(team=team, slug=chosen).exists():
+        kind = model._meta.verbose_name
+        field = "slug" if slug else "name"
+        raise ValidationError(
+            {field: f"the team already has a {kind} with the slug {chosen!r}; choose another {field}"}
+        )
+    return chosen
 
 
 @transaction.atomic
@@ -78,7 +88,7 @@ def prompt_create(
     prompt = Prompt(
         team=team,
         name=name.strip(),
-        slug=slug or _unique_slug(Prompt, team=team, base=name),
+        slug=_slug_for(Prompt, team=team, name=name, slug=slug),
         description=description,
         created_by=created_by,
     )
@@ -200,7 +210,7 @@ def dataset_create(
     dataset = Dataset(
         team=team,
         name=name.strip(),
-        slug=slug or _unique_slug(Dataset, team=team, base=name),
+        slug=_slug_for(Dataset, team=team, name=name, slug=slug),
         description=description,
         created_by=created_by,
     )

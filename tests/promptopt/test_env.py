@@ -44,6 +44,8 @@ def test_it_reads_comma_separated_hosts_from_the_environment(monkeypatch):
         ("LOG_FORMAT", "xml", "LOG_FORMAT: Input should be 'text' or 'json'"),
         ("WORKERS", "0", "WORKERS: Input should be greater than or equal to 1"),
         ("CSRF_TRUSTED_ORIGINS", "example.com", "CSRF_TRUSTED_ORIGINS: Value error, 'example.com' must start with"),
+        ("DATABASE_URL", "postgres://postgres@127.0.0.1:5432", "DATABASE_URL: Value error, names no database"),
+        ("TIME_ZONE", "Mars/Olympus", "TIME_ZONE: Value error, 'Mars/Olympus' is not a known time zone"),
     ],
 )
 def test_it_refuses_a_bad_value_naming_the_variable(monkeypatch, variable, value, message):
@@ -89,3 +91,11 @@ def test_it_stops_manage_py_with_a_readable_message_on_a_bad_value():
     assert result.returncode == 2
     assert "DATABASE_URL: Value error" in result.stderr and "LOG_LEVEL:" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_it_refuses_a_data_dir_it_cannot_write(tmp_path: Path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder", encoding="utf-8")
+
+    with pytest.raises(ConfigurationError, match=r"DATA_DIR .* is not a writable folder"):
+        load(DATA_DIR=blocker / "var").ensure_data_dir()

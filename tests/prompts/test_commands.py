@@ -168,3 +168,19 @@ def test_it_bootstraps_the_demo_once_and_reuses_it(db):
         "account",
         "technical",
     }
+
+
+def test_it_refuses_a_second_prompt_with_the_same_name(team, tmp_path):
+    template = tmp_path / "t.txt"
+    template.write_text("{{review}}", encoding="utf-8")
+    args = ("create_prompt", "--team", "acme", "--name", "Sentiment", "--template-file", str(template))
+    run(*args)
+
+    with pytest.raises(CommandError, match="name: the team already has a prompt with the slug 'sentiment'"):
+        run(*args)
+    assert Prompt.objects.count() == 1
+
+
+def test_it_explains_a_template_path_that_is_a_folder(team, tmp_path):
+    with pytest.raises(CommandError, match="--template-file: cannot read"):
+        run("create_prompt", "--team", "acme", "--name", "X", "--template-file", str(tmp_path))

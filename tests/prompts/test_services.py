@@ -74,6 +74,7 @@ def test_it_refuses_a_version_identical_to_an_existing_one(prompt, editor):
         (VersionDraft(template="Hi {{ user.name }}"), "template", "is not a placeholder"),
         (VersionDraft(template="{% if x %}{{x}}{% endif %}"), "template", "is not a placeholder"),
         (VersionDraft(template="  "), "template", "must not be empty"),
+        (VersionDraft(template="Review: {{text"), "template", "'{{text' is not a placeholder"),
         (
             VersionDraft(template="{{text}}", demonstrations=[{"inputs": {"other": "x"}, "output": "y"}]),
             "demonstrations",
@@ -98,6 +99,14 @@ def test_it_names_the_field_of_invalid_version_content(prompt, editor, draft, fi
 
     assert any(message in text for text in caught.value.message_dict[field])
     assert prompt.versions.count() == 1
+
+
+def test_it_accepts_literal_braces_such_as_json_examples(prompt, editor):
+    template = 'Answer as JSON like {"label": {"name": "x"}} for: {{text}}'
+
+    version = version_create(prompt=prompt, draft=VersionDraft(template=template), created_by=editor)
+
+    assert version.template == template
 
 
 def test_it_refuses_version_changes_in_python_and_in_the_database(prompt):

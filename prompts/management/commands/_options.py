@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.management.base import CommandError
 
 from accounts.models import Team
@@ -35,5 +35,9 @@ def error_messages(error: ValidationError | PromptOptError) -> list[str]:
     if isinstance(error, PromptOptError):
         return [str(error)]
     if hasattr(error, "error_dict"):
-        return [f"{field}: {message}" for field, messages in error.message_dict.items() for message in messages]
+        return [
+            message if field == NON_FIELD_ERRORS else f"{field}: {message}"
+            for field, messages in error.message_dict.items()
+            for message in messages
+        ]
     return [str(message) for message in error.messages]

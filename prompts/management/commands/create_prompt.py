@@ -23,6 +23,8 @@ def _read_text(path: Path | None, option: str) -> str:
         raise CommandError(f"{option}: {path} does not exist") from None
     except UnicodeDecodeError as error:
         raise CommandError(f"{option}: {path} is not UTF-8 text (byte {error.start})") from None
+    except OSError as error:  # a folder, no permission…
+        raise CommandError(f"{option}: cannot read {path} ({error.strerror})") from None
 
 
 class Command(BaseCommand):
