@@ -40,11 +40,12 @@ lint: $(VENV)/.dev-installed
 check: lint test
 
 ## run: web server and background worker together; Ctrl-C stops both
+# The worker is stopped with SIGINT: django-q2's SIGTERM handling can hang (django-q2 issue 346).
 run: $(VENV)/.runtime-installed
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py qcluster & worker=$$!; \
-	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
+	trap 'kill -INT $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	$(BIN)/gunicorn promptopt.wsgi --bind $(HOST):$(PORT) --workers 2 --access-logfile - \
 		--access-logformat '%(h)s "%(r)s" %(s)s %(b)s %(M)sms [request=%({x-request-id}o)s]'
 

@@ -151,6 +151,11 @@ class TeamScopedAdminMixin(_AnyAdminBase):
                 kwargs["queryset"] = related_model._default_manager.filter(
                     related_admin.team_condition(access.writable)
                 )
+        if db_field.name == "team" and "initial" not in kwargs:
+            # Most people belong to one team: choose it for them instead of showing an empty dropdown.
+            writable_teams = list(access.writable)
+            if len(writable_teams) == 1:
+                kwargs["initial"] = writable_teams[0]
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def has_module_permission(self, request: HttpRequest) -> bool:

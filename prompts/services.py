@@ -186,7 +186,10 @@ def label_move(*, prompt: Prompt, name: str, version: PromptVersion, moved_by: U
     ensure_can_write(user=moved_by, team=prompt.team)
     if version.prompt_id != prompt.pk:
         raise ValidationError({"version": f"version {version.number} belongs to another prompt"})
-    label = PromptLabel.objects.select_for_update().filter(prompt=prompt, name=name).first()
+    # Lock the prompt, not just the label: when the label does not exist yet there is no row to lock,
+    # and two first moves would both try to create it.
+    Prompt.objects.select_for_update().filter(pk=prompt.pk).first()
+    label = PromptLabel.objects.filter(prompt=prompt, name=name).first()
     previous = label.version if label else None
     if label is None:
         label = PromptLabel(prompt=prompt, name=name, version=version, updated_by=moved_by)
@@ -302,7 +305,9 @@ def dataset_version_import(
     )
 
     slug = slugify(dataset_name)
-    dataset = Dataset.objects.select_for_update().filter(team=team, slug=slug).first()
+    # Lock the team row: the dataset may not exist yet, and two first imports must not both create it.
+    Team.objects.select_for_update().filter(pk=team.pk).first()
+    dataset = Dataset.objects.filter(team=team, slug=slug).first()
     if dataset is None:
         dataset = dataset_create(team=team, name=dataset_name, slug=slug, created_by=created_by)
     existing = DatasetVersion.objects.filter(dataset=dataset, content_hash=digest).first()

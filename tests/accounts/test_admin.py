@@ -286,3 +286,11 @@ def test_it_removes_a_member_through_the_service_but_never_the_last_owner(client
     assert not Membership.objects.filter(pk=editor_membership.pk).exists()
     assert Membership.objects.filter(pk=owner_membership.pk).exists()
     assert any("last owner" in str(message) for message in refused.context["messages"])
+
+
+def test_it_preselects_the_only_team_a_member_can_write_to(client, staff_editor, team):
+    client.force_login(staff_editor)
+
+    form = client.get(reverse("admin:accounts_apikey_add")).context["adminform"].form
+
+    assert form.fields["team"].initial == team.pk

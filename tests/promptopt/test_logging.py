@@ -71,3 +71,9 @@ def test_it_logs_inside_a_request_with_that_requests_id(db, rf):
     response = RequestIdMiddleware(view)(rf.get("/"))
 
     assert seen == [response["X-Request-ID"]]
+
+
+def test_it_sends_the_site_root_to_the_admin_for_now(db):
+    response = Client().get("/")
+
+    assert (response.status_code, response["Location"]) == (302, "/admin/")

@@ -92,4 +92,4 @@ class Command(BaseCommand):
             f"version {dataset_version.number}: {dataset_version.row_count} examples ({counts})"
             f"{'' if imported.created else ' (already present)'}"
         )
-        self.stdout.write("  admin:    python manage.py runserver, then http://127.0.0.1:8000/admin/")
+        self.stdout.write("  next:     make run, then open http://127.0.0.1:8000/admin/ and sign in as the demo user")
