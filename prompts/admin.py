@@ -8,7 +8,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
@@ -47,6 +47,7 @@ from prompts.models import (
     PromptLabelMove,
     PromptVersion,
 )
+from prompts.selectors import version_latest
 from prompts.services import (
     dataset_create,
     dataset_delete,
@@ -120,6 +121,14 @@ class PromptAdmin(SuperuserDeleteMixin, ServiceAdminMixin, TeamScopedAdminMixin,
     def version_count(self, prompt: Prompt) -> int:
         return getattr(prompt, "version_count", 0)
 
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        # The page's buttons start a new version from, or point a label at, the latest version.
+        prompt = self.get_queryset(request).filter(pk=object_id).first() if object_id.isdigit() else None
+        latest = version_latest(prompt=prompt) if prompt is not None else None
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), "latest_version": latest})
+
     def delete_with_service(self, request: HttpRequest, obj: Prompt) -> None:
         prompt_delete(prompt=obj, deleted_by=acting_user(request))
 
@@ -175,6 +184,7 @@ class PromptVersionAdmin(ReadOnlyAdminMixin, ServiceAdminMixin, TeamScopedAdminM
     list_display = (
         "__str__",
         "number",
+        "labels_here",
         "source",
         "output_type",
         "provider",
@@ -190,8 +200,8 @@ class PromptVersionAdmin(ReadOnlyAdminMixin, ServiceAdminMixin, TeamScopedAdminM
     actions = ("move_label_here",)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[PromptVersion]:
-        # str(version) names its prompt; autocomplete lists twenty of them per page.
-        return super().get_queryset(request).select_related("prompt")
+        # str(version) names its prompt; the list shows each version's labels: one query each, not one per row.
+        return super().get_queryset(request).select_related("prompt").prefetch_related("labels")
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self.has_team_write_permission(request)

@@ -467,3 +467,40 @@ def test_it_summarises_a_big_cascade_and_deletes_a_dataset_through_the_service(c
     assert f"{version} #59" not in confirmation  # rows are counted, not listed one by one
     assert response.status_code == 302
     assert (Dataset.objects.filter(pk=dataset.pk).exists(), Example.objects.count()) == (False, 0)
+
+
+def test_it_offers_new_version_and_label_buttons_on_a_prompt_page(client, staff_editor, own):
+    client.force_login(staff_editor)
+    prompt = own["prompt"]
+    latest = prompt.versions.order_by("-number").first()
+
+    page = client.get(reverse("admin:prompts_prompt_change", args=[prompt.pk])).content.decode()
+
+    assert f"?from_version={latest.pk}" in page
+    assert f"?prompt={prompt.pk}&amp;version={latest.pk}" in page
+
+
+def test_it_lists_versions_with_their_labels_in_a_constant_number_of_queries(client, staff_editor, own):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from prompts.services import VersionDraft, label_move, version_create
+
+    client.force_login(staff_editor)
+    url = reverse("admin:prompts_promptversion_changelist")
+
+    def queries_for_list_page() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(url).status_code == 200
+        return len(captured)
+
+    few = queries_for_list_page()
+    for number in range(6):
+        version = version_create(
+            prompt=own["prompt"], draft=VersionDraft(template=f"V{number}: {{{{text}}}}"), created_by=None
+        )
+        label_move(prompt=own["prompt"], name=f"label-{number}", version=version, moved_by=None)
+    many = queries_for_list_page()
+
+    assert many == few
+    assert "label-5" in client.get(url).content.decode()
