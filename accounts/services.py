@@ -33,6 +33,19 @@ def _ensure_owner(*, user: User | None, team: Team) -> None:
 
 
 @transaction.atomic
+def user_create(*, username: str, password: str | None, email: str = "", is_staff: bool = False) -> User:
+    """A new login. `is_staff` lets the user into the admin, where their team roles decide what they see."""
+    user = User(username=username.strip(), email=email.strip(), is_staff=is_staff)
+    if password is None:
+        user.set_unusable_password()
+    else:
+        user.set_password(password)
+    user.full_clean()
+    user.save()
+    return user
+
+
+@transaction.atomic
 def team_create(*, name: str, slug: str | None = None, owner: User | None) -> Team:
     team = Team(name=name.strip(), slug=slug or slugify(name))
     team.full_clean()

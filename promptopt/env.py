@@ -33,6 +33,7 @@ class EnvSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=BASE_DIR / ".env", env_file_encoding="utf-8", extra="ignore")
 
     DEBUG: bool = False
+    HTTPS: bool = Field(default=False, description="Served over HTTPS (e.g. behind a TLS proxy): secure cookies")
     SECRET_KEY: SecretStr | None = Field(default=None, description="Django signing key; generated if unset")
     JWT_SIGNING_KEY: SecretStr | None = Field(default=None, description="API token signing key")
     API_KEY_PEPPER: SecretStr | None = Field(default=None, description="Mixed into API key hashes")

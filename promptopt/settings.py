@@ -142,8 +142,13 @@ SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
-if not DEBUG:
-    SESSION_COOKIE_SECURE = False  # set by a TLS-terminating proxy deployment; the demo serves plain HTTP
+if ENV.HTTPS:
+    # Served over TLS, usually by a proxy in front: cookies never travel in clear, browsers stick to HTTPS.
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SECURE_HSTS_SECONDS = 60 * 60 * 24 * 30
 
 # --- REST API plumbing (the endpoints arrive with the API issue; authentication is decided here).
 REST_FRAMEWORK = {

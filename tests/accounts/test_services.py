@@ -17,6 +17,7 @@ from accounts.services import (
     team_create,
     team_delete,
     team_update,
+    user_create,
 )
 from promptopt.errors import ConflictError, PermissionDeniedError
 from tests.factories import UserFactory
@@ -157,3 +158,12 @@ def test_it_lets_only_an_owner_delete_a_team(team, owner, editor):
     team_delete(team=team, deleted_by=owner)
 
     assert not Membership.objects.filter(team_id=team.pk).exists()
+
+
+def test_it_creates_a_user_with_a_hashed_password_or_none(db):
+    user = user_create(username=" ada ", password="a long enough secret", email="ada@example.com", is_staff=True)
+    service = user_create(username="ci-bot", password=None)
+
+    assert (user.username, user.is_staff, user.check_password("a long enough secret")) == ("ada", True, True)
+    assert "a long enough secret" not in user.password
+    assert not service.has_usable_password()

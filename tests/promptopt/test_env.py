@@ -99,3 +99,21 @@ def test_it_refuses_a_data_dir_it_cannot_write(tmp_path: Path):
 
     with pytest.raises(ConfigurationError, match=r"DATA_DIR .* is not a writable folder"):
         load(DATA_DIR=blocker / "var").ensure_data_dir()
+
+
+def test_it_turns_on_secure_cookies_only_when_served_over_https(monkeypatch):
+    environment = {k: v for k, v in os.environ.items() if k not in VARIABLES}
+    code = "from django.conf import settings as s; print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE)"
+
+    def cookie_flags(https: str) -> str:
+        result = subprocess.run(  # noqa: S603 - fixed argument list
+            [sys.executable, "manage.py", "shell", "--no-imports", "-c", code],
+            cwd=BASE_DIR,
+            env={**environment, "HTTPS": https},
+            capture_output=True,
+            text=True,
+        )
+        return result.stdout.strip()
+
+    assert cookie_flags("false") == "False False"
+    assert cookie_flags("true") == "True True"

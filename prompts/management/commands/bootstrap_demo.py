@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
 from accounts.models import Role, Team
-from accounts.services import membership_set, team_create
+from accounts.services import membership_set, team_create, user_create
 from prompts.importers import ImportOptions
 from prompts.models import OutputType, Prompt
 from prompts.selectors import label_list, version_latest
@@ -37,7 +37,7 @@ class Command(BaseCommand):
         user = users.objects.filter(username=DEMO_USERNAME).first()
         if user is None:
             # Staff so the demo user can open the admin; never superuser, so scoping applies to them.
-            user = users.objects.create_user(username=DEMO_USERNAME, password=DEMO_PASSWORD, is_staff=True)
+            user = user_create(username=DEMO_USERNAME, password=DEMO_PASSWORD, is_staff=True)
         team = Team.objects.filter(slug=DEMO_TEAM_SLUG).first()
         if team is None:
             team = team_create(name="Demo team", slug=DEMO_TEAM_SLUG, owner=user)
