@@ -447,7 +447,7 @@ class ExampleAdmin(ReadOnlyAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin[Ex
     list_display = ("__str__", "version", "position", "split", "inputs", "expected_output")
     list_filter = ("split", TeamListFilter)
     list_select_related = ("version__dataset",)
-    search_fields = ("expected_output",)
+    search_fields = ("inputs", "expected_output")  # inputs: a text search over the JSON object
     # Follows the (version, position) unique index; a version may hold 100,000 rows.
     ordering = ("version_id", "position")
     list_per_page = 100

@@ -504,3 +504,12 @@ def test_it_lists_versions_with_their_labels_in_a_constant_number_of_queries(cli
 
     assert many == few
     assert "label-5" in client.get(url).content.decode()
+
+
+def test_it_finds_examples_by_the_text_of_their_inputs(client, staff_editor, own):
+    ExampleFactory(version=own["datasetversion"], position=1, inputs={"text": "charged twice for shipping"})
+    client.force_login(staff_editor)
+
+    page = client.get(reverse("admin:prompts_example_changelist"), {"q": "charged twice"})
+
+    assert [str(e.inputs["text"]) for e in page.context["cl"].result_list] == ["charged twice for shipping"]
