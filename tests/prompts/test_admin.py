@@ -437,6 +437,8 @@ def test_it_lets_only_superusers_delete_a_prompt_with_its_versions(client, super
 def test_it_returns_prompt_autocomplete_results_in_a_stable_order(client, superuser, team):
     import warnings
 
+    from django.core.paginator import UnorderedObjectListWarning
+
     from tests.factories import PromptFactory
 
     PromptFactory(team=team, name="Zeta"), PromptFactory(team=team, name="Alpha")
@@ -444,7 +446,7 @@ def test_it_returns_prompt_autocomplete_results_in_a_stable_order(client, superu
     params = {"app_label": "prompts", "model_name": "promptlabel", "field_name": "prompt", "term": ""}
 
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # Django warns when paginating an unordered queryset
+        warnings.simplefilter("error", UnorderedObjectListWarning)  # paginating an unordered queryset
         response = client.get(reverse("admin:autocomplete"), params)
 
     names = [result["text"] for result in response.json()["results"]]
