@@ -192,7 +192,7 @@ class PromptVersionAdmin(ReadOnlyAdminMixin, ServiceAdminMixin, TeamScopedAdminM
         "created_by",
         "created_at",
     )
-    list_filter = ("source", "output_type", "provider", TeamListFilter)
+    list_filter = ("source", "layout", "output_type", "provider", TeamListFilter)
     list_select_related = ("prompt", "created_by")
     search_fields = ("prompt__name", "prompt__slug", "commit_message")
     date_hierarchy = "created_at"

@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 
 from accounts.models import Team
 from prompts.importers import DatasetFileError, ImportOptions, parse_split_map
-from prompts.models import Dataset, OutputType, Prompt, PromptLabel, PromptVersion, Provider
+from prompts.models import Dataset, Layout, OutputType, Prompt, PromptLabel, PromptVersion, Provider
 from prompts.services import VersionDraft
 from prompts.splits import Split
 
@@ -87,6 +87,7 @@ class PromptVersionAddForm(forms.ModelForm[PromptVersion]):
             "system_instruction",
             "template",
             "demonstrations",
+            "layout",
             "output_type",
             "output_choices",
             "output_schema",
@@ -108,6 +109,7 @@ class PromptVersionAddForm(forms.ModelForm[PromptVersion]):
             template=data["template"],
             system_instruction=data["system_instruction"],
             demonstrations=data["demonstrations"],
+            layout=Layout(data["layout"]),
             output_type=OutputType(data["output_type"]),
             output_choices=data["output_choices"],
             output_schema=data["output_schema"],

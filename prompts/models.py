@@ -75,6 +75,13 @@ class OutputType(models.TextChoices):
     JSON = "json", "JSON matching a schema"
 
 
+class Layout(models.TextChoices):
+    """How a version is sent to the model: chat turns, or one plain text the model continues."""
+
+    CHAT = "chat", "Chat messages"
+    COMPLETION = "completion", "Plain completion (Input/Output)"
+
+
 class Provider(models.TextChoices):
     LOCAL = "local", "Embedded local model"
     VERTEX = "vertex", "Google Vertex AI"
@@ -87,6 +94,7 @@ VERSION_CONTENT_FIELDS = (
     "system_instruction",
     "template",
     "demonstrations",
+    "layout",
     "output_type",
     "output_choices",
     "output_schema",
@@ -108,6 +116,7 @@ class PromptVersion(ImmutableModel):
     system_instruction = models.TextField(blank=True)
     template = models.TextField(help_text="User message with {{variable}} placeholders.")
     demonstrations = models.JSONField(default=list, blank=True, help_text='[{"inputs": {...}, "output": "..."}]')
+    layout = models.CharField(max_length=12, choices=Layout.choices, default=Layout.CHAT)
     output_type = models.CharField(max_length=8, choices=OutputType.choices, default=OutputType.TEXT)
     output_choices = models.JSONField(default=list, blank=True)
     output_schema = models.JSONField(null=True, blank=True)
@@ -134,6 +143,7 @@ class PromptVersion(ImmutableModel):
             models.CheckConstraint(condition=Q(source__in=VersionSource.values), name="prompt_version_source_valid"),
             models.CheckConstraint(condition=Q(output_type__in=OutputType.values), name="prompt_version_output_valid"),
             models.CheckConstraint(condition=Q(provider__in=Provider.values), name="prompt_version_provider_valid"),
+            models.CheckConstraint(condition=Q(layout__in=Layout.values), name="prompt_version_layout_valid"),
             models.CheckConstraint(
                 condition=Q(temperature__gte=0.0, temperature__lte=2.0), name="prompt_version_temperature_range"
             ),

@@ -21,6 +21,7 @@ from prompts.models import (
     Dataset,
     DatasetVersion,
     Example,
+    Layout,
     OutputType,
     Prompt,
     PromptLabel,
@@ -39,6 +40,7 @@ class VersionDraft:
     template: str
     system_instruction: str = ""
     demonstrations: Sequence[Mapping[str, Any]] = ()
+    layout: Layout = Layout.CHAT
     output_type: OutputType = OutputType.TEXT
     output_choices: Sequence[str] = ()
     output_schema: Mapping[str, Any] | None = None
@@ -159,6 +161,7 @@ def version_create(
         system_instruction=draft.system_instruction,
         template=draft.template,
         demonstrations=[dict(demo) for demo in draft.demonstrations],
+        layout=draft.layout,
         output_type=draft.output_type,
         output_choices=list(draft.output_choices),
         output_schema=dict(draft.output_schema) if draft.output_schema is not None else None,

@@ -225,6 +225,7 @@ def test_it_adds_a_version_after_the_latest_through_the_service(client, staff_ed
             "model_name": "",
             "temperature": "0.0",
             "max_tokens": "16",
+            "layout": "chat",
             "commit_message": "Add a demonstration",
         },
     )
@@ -255,6 +256,7 @@ def test_it_refuses_a_version_identical_to_an_earlier_one(client, staff_editor, 
             "provider": "local",
             "temperature": "0.0",
             "max_tokens": "256",
+            "layout": "chat",
         },
     )
 
