@@ -50,6 +50,20 @@ class EnvSettings(BaseSettings):
     DATASET_MAX_BYTES: int = Field(default=20 * 1024 * 1024, ge=1024)
     DATASET_MAX_ROWS: int = Field(default=100_000, ge=1)
 
+    # Model providers. The embedded local model needs nothing; the others are configured here.
+    LOCAL_MODEL_PATH: Path | None = Field(default=None, description="Another GGUF file instead of SmolLM2")
+    LOCAL_CONTEXT_TOKENS: int = Field(default=2048, ge=256, le=131072)
+    LOCAL_THREADS: int = Field(default=2, ge=1, le=256)
+    PROVIDER_TIMEOUT_SECONDS: float = Field(default=60.0, gt=0, le=3600)
+    HF_TOKEN: SecretStr | None = None
+    HF_MODEL: str | None = None
+    HF_BASE_URL: str | None = None
+    ALLOW_PRIVATE_BASE_URLS: bool = Field(default=False, description="Let base URLs point at private addresses")
+    VERTEX_PROJECT: str | None = None
+    VERTEX_LOCATION: str = "us-central1"
+    VERTEX_MODEL: str = "gemini-2.5-flash"
+    VERTEX_CREDENTIALS_FILE: Path | None = None
+
     _split_hosts = field_validator("ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS", mode="before")(_split_commas)
 
     @field_validator("ALLOWED_HOSTS")

@@ -174,4 +174,24 @@ API_KEY_PEPPER = ENV.secret("API_KEY_PEPPER")
 DATASET_MAX_BYTES = ENV.DATASET_MAX_BYTES
 DATASET_MAX_ROWS = ENV.DATASET_MAX_ROWS
 
+# Model providers (see workflows/provider_factory.py). Prices are USD per million tokens, for budgets.
+LOCAL_MODEL_PATH = ENV.LOCAL_MODEL_PATH
+LOCAL_CONTEXT_TOKENS = ENV.LOCAL_CONTEXT_TOKENS
+LOCAL_THREADS = ENV.LOCAL_THREADS
+PROVIDER_TIMEOUT_SECONDS = ENV.PROVIDER_TIMEOUT_SECONDS
+HF_TOKEN = ENV.HF_TOKEN.get_secret_value() if ENV.HF_TOKEN else None
+HF_MODEL = ENV.HF_MODEL
+HF_BASE_URL = ENV.HF_BASE_URL
+ALLOW_PRIVATE_BASE_URLS = ENV.ALLOW_PRIVATE_BASE_URLS
+VERTEX_PROJECT = ENV.VERTEX_PROJECT
+VERTEX_LOCATION = ENV.VERTEX_LOCATION
+VERTEX_MODEL = ENV.VERTEX_MODEL
+VERTEX_CREDENTIALS_FILE = ENV.VERTEX_CREDENTIALS_FILE
+MODEL_PRICES_PER_MILLION_TOKENS: dict[str, tuple[float, float]] = {
+    # (input, output); local models cost nothing. Update when providers change their prices.
+    "gemini-2.5-flash": (0.30, 2.50),
+    "gemini-2.5-pro": (1.25, 10.00),
+    "gemini-2.5-flash-lite": (0.10, 0.40),
+}
+
 LOGGING = build_logging_config(log_format=ENV.LOG_FORMAT, level=ENV.LOG_LEVEL)

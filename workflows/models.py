@@ -17,9 +17,12 @@ class JobStatus(models.TextChoices):
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
+    # Finished, but some items could not be produced (a provider failing mid-way, a budget reached):
+    # what was completed is kept and scored, and error_message says what is missing and why.
+    PARTIAL = "partial", "Partly done"
 
 
-FINISHED_STATUSES = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+FINISHED_STATUSES = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.PARTIAL)
 
 
 class StepStatus(models.TextChoices):
@@ -185,6 +188,7 @@ class EvaluationRun(BackgroundJob):
     split = models.CharField(max_length=10, choices=[(s.value, s.value.title()) for s in Split])
     config = models.JSONField(default=dict, help_text="Validated metric and provider configuration.")
     example_count = models.PositiveIntegerField(default=0)
+    scored_count = models.PositiveIntegerField(default=0, help_text="Examples with a score (not failed).")
     score = models.FloatField(null=True, blank=True)
     score_ci_low = models.FloatField(null=True, blank=True)
     score_ci_high = models.FloatField(null=True, blank=True)

@@ -1,1 +1,1 @@
-"""The gateway: the one path from the engine to a model provider (providers now; cache, retries, budgets next)."""
+"""The gateway: the one path from the engine to a model provider, with cache, retries, budgets and usage."""

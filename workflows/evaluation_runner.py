@@ -1,0 +1,223 @@
+"""Executes an evaluation run: renders each example, calls the gateway, scores, and checkpoints predictions."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from promptopt.errors import InvalidInputError
+from promptopt.logs import log_context
+from prompts.models import Example, PromptVersion
+from prompts.rendering import PromptSpec, RenderError, render
+from workflows.call_cache import TeamCallCache
+from workflows.evaluation_config import EvaluationConfig, evaluation_config_parse
+from workflows.gateway.budget import Budget, ModelPrice
+from workflows.gateway.gateway import CallResult, Gateway
+from workflows.gateway.providers.base import ProviderConfigError
+from workflows.gateway.types import GenerationRequest
+from workflows.jobs import job_claim, job_heartbeat
+from workflows.metrics import Metric, MetricInput, build_metric, parse_metric_config
+from workflows.models import EvaluationRun, JobStatus, Prediction
+from workflows.provider_factory import provider_build
+from workflows.stats import mean_with_interval
+
+logger = logging.getLogger("promptopt.evaluation")
+
+# Examples are read and predictions written in chunks: memory stays flat on 100,000-row datasets,
+# and each chunk is a checkpoint a restarted worker does not redo.
+CHUNK_SIZE = 200
+
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class EvaluationOutcome:
+    evaluation: EvaluationRun
+    wall_seconds: float
+
+
+def prompt_spec_for(version: PromptVersion) -> PromptSpec:
+    return PromptSpec.from_content(version.content())
+
+
+def _pending_examples(evaluation: EvaluationRun) -> Iterator[list[Example]]:
+    """Examples of the split without a prediction yet, in file order, a chunk at a time."""
+    done = Prediction.objects.filter(evaluation=evaluation).values("example_id")
+    examples = (
+        Example.objects.filter(version=evaluation.dataset_version, split=evaluation.split)
+        .exclude(pk__in=done)
+        .order_by("position")
+    )
+    last_position = -1
+    while True:
+        chunk = list(examples.filter(position__gt=last_position)[:CHUNK_SIZE])
+        if not chunk:
+            return
+        yield chunk
+        last_position = chunk[-1].position
+
+
+def _gateway_for(evaluation: EvaluationRun, config: EvaluationConfig) -> Gateway:
+    version = evaluation.version
+    provider = provider_build(name=config.provider or version.provider, model=config.model or version.model_name)
+    prices = {name: ModelPrice(*price) for name, price in settings.MODEL_PRICES_PER_MILLION_TOKENS.items()}
+    budget = Budget(
+        max_calls=config.budget.max_calls,
+        max_tokens=config.budget.max_tokens,
+        max_cost_usd=config.budget.max_cost_usd,
+        max_seconds=config.budget.max_seconds,
+    )
+    return Gateway(
+        provider=provider, cache=TeamCallCache(team=evaluation.team), budget=budget, prices=prices, fresh=config.fresh
+    )
+
+
+def _prediction(
+    evaluation: EvaluationRun, example: Example, result: CallResult | None, metric: Metric, error: str = ""
+) -> Prediction:
+    generation = result.generation if result is not None else None
+    prediction = Prediction(evaluation=evaluation, version=evaluation.version, example=example)
+    if generation is None:
+        prediction.error = error or (result.error if result is not None else "not run")
+        return prediction
+    scored = metric.score(
+        MetricInput(
+            output=generation.text,
+            expected=example.expected_output,
+            accepted_answers=tuple(example.accepted_answers),
+            inputs=example.inputs,
+        )
+    )
+    prediction.output = generation.text
+    prediction.score = scored.score
+    prediction.feedback = scored.feedback
+    prediction.latency_ms = generation.latency_ms
+    prediction.input_tokens = generation.input_tokens
+    prediction.output_tokens = generation.output_tokens
+    prediction.cached = result.cached if result is not None else False
+    return prediction
+
+
+def _record_usage(evaluation: EvaluationRun, before: dict[str, float], gateway: Gateway) -> dict[str, float]:
+    usage = gateway.usage
+    now = {
+        "calls": usage.calls,
+        "cached_calls": usage.cached_calls,
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cost_usd": usage.cost_usd,
+    }
+    EvaluationRun.objects.filter(pk=evaluation.pk).update(
+        calls=F("calls") + int(now["calls"] - before["calls"]),
+        cached_calls=F("cached_calls") + int(now["cached_calls"] - before["cached_calls"]),
+        input_tokens=F("input_tokens") + int(now["input_tokens"] - before["input_tokens"]),
+        output_tokens=F("output_tokens") + int(now["output_tokens"] - before["output_tokens"]),
+        cost_usd=F("cost_usd") + Decimal(str(round(now["cost_usd"] - before["cost_usd"], 6))),
+    )
+    return now
+
+
+def _finish(evaluation: EvaluationRun, *, stopped_reason: str, cancelled: bool) -> EvaluationRun:
+    predictions = Prediction.objects.filter(evaluation=evaluation)
+    scores = [score for score in predictions.values_list("score", flat=True) if score is not None]
+    failed = predictions.filter(score=None).count()
+    total = Example.objects.filter(version=evaluation.dataset_version, split=evaluation.split).count()
+    fields: dict[str, object] = {
+        "example_count": total,
+        "scored_count": len(scores),
+        "finished_at": timezone.now(),
+        "lease_expires_at": None,
+        "progress": 1.0 if len(scores) + failed == total else evaluation.progress,
+    }
+    if scores:
+        estimate = mean_with_interval(scores, seed=evaluation_config_parse(evaluation.config).seed)
+        fields.update(score=estimate.mean, score_ci_low=estimate.low, score_ci_high=estimate.high)
+    missing = total - len(scores)
+    first_error = predictions.filter(score=None).exclude(error="").values_list("error", flat=True).first()
+    if cancelled:
+        fields.update(status=JobStatus.CANCELLED, error_message=f"cancelled; {len(scores)} of {total} scored")
+    elif missing == 0:
+        fields.update(status=JobStatus.SUCCEEDED, error_message="")
+    elif not scores:
+        fields.update(status=JobStatus.FAILED, error_message=stopped_reason or first_error or "no example was scored")
+    else:
+        reason = stopped_reason or f"{failed} predictions failed, e.g.: {first_error}"
+        fields.update(status=JobStatus.PARTIAL, error_message=f"{missing} of {total} examples not scored: {reason}")
+    EvaluationRun.objects.filter(pk=evaluation.pk).update(**fields)
+    evaluation.refresh_from_db()
+    return evaluation
+
+
+def evaluation_execute(*, evaluation_id: int, on_progress: ProgressCallback | None = None) -> EvaluationOutcome | None:
+    """Claim and run one evaluation to the end; None when another worker holds it or it is finished."""
+    started = time.monotonic()
+    evaluation = job_claim(EvaluationRun, job_id=evaluation_id)
+    if evaluation is None:
+        return None
+    with log_context(run_id=f"evaluation-{evaluation.pk}"):
+        try:
+            return EvaluationOutcome(_execute(evaluation, on_progress), time.monotonic() - started)
+        except (InvalidInputError, ProviderConfigError) as error:
+            logger.warning("evaluation %s refused: %s", evaluation.pk, error)
+            EvaluationRun.objects.filter(pk=evaluation.pk).update(
+                status=JobStatus.FAILED, error_message=str(error), finished_at=timezone.now(), lease_expires_at=None
+            )
+            evaluation.refresh_from_db()
+            return EvaluationOutcome(evaluation, time.monotonic() - started)
+
+
+def _execute(evaluation: EvaluationRun, on_progress: ProgressCallback | None) -> EvaluationRun:
+    config = evaluation_config_parse(evaluation.config)
+    metric = build_metric(parse_metric_config(config.metric))
+    spec = prompt_spec_for(evaluation.version)
+    version = evaluation.version
+    gateway = _gateway_for(evaluation, config)
+    total = Example.objects.filter(version=evaluation.dataset_version, split=evaluation.split).count()
+    done = Prediction.objects.filter(evaluation=evaluation).count()
+    usage_so_far = {"calls": 0, "cached_calls": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0}
+    logger.info("evaluation %s started: %s examples, %s already done", evaluation.pk, total, done)
+    stopped_reason, cancelled = "", False
+    for chunk in _pending_examples(evaluation):
+        requests: list[GenerationRequest] = []
+        render_errors: dict[int, str] = {}
+        for index, example in enumerate(chunk):
+            try:
+                prompt = render(spec, example.inputs, example_label=f"row {example.position}")
+            except RenderError as error:
+                render_errors[index] = str(error)
+                continue
+            requests.append(
+                GenerationRequest(
+                    prompt=prompt, temperature=version.temperature, max_tokens=version.max_tokens, seed=config.seed
+                )
+            )
+        renderable = [i for i in range(len(chunk)) if i not in render_errors]
+        results = gateway.run(requests)
+        result_for = dict(zip(renderable, results, strict=True))
+        predictions = [
+            _prediction(evaluation, example, result_for.get(i), metric, render_errors.get(i, ""))
+            for i, example in enumerate(chunk)
+            if not (result_for.get(i) is not None and result_for[i].not_run)
+        ]
+        with transaction.atomic():
+            # ignore_conflicts: a lapsed lease may let a second worker write the same chunk; keep one row.
+            Prediction.objects.bulk_create(predictions, ignore_conflicts=True)
+            usage_so_far = _record_usage(evaluation, usage_so_far, gateway)
+        done += len(predictions)
+        if on_progress is not None:
+            on_progress(done, total)
+        if not job_heartbeat(evaluation, progress=done / total if total else 1.0, message=f"{done} of {total}"):
+            cancelled = True
+            break
+        if gateway.exhausted_reason:
+            stopped_reason = gateway.exhausted_reason
+            break
+    return _finish(evaluation, stopped_reason=stopped_reason, cancelled=cancelled)

@@ -1,0 +1,141 @@
+"""`manage.py evaluate --team T --prompt REF --dataset SLUG --split test`: score a version in the foreground."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
+
+from promptopt.errors import PromptOptError
+from prompts.management.commands._options import error_messages, resolve_team, resolve_user
+from prompts.selectors import dataset_get, dataset_version_latest, version_resolve
+from prompts.splits import Split
+from workflows.evaluation_runner import evaluation_execute
+from workflows.services import evaluation_create
+
+
+def _metric_option(text: str | None) -> dict[str, Any] | None:
+    """`--metric exact_match` or a JSON config such as `--metric '{"name": "regex", "pattern": "..."}'`."""
+    if not text:
+        return None
+    if text.lstrip().startswith("{"):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise CommandError(f"--metric: not valid JSON ({error.msg} at character {error.pos})") from None
+        if not isinstance(value, dict):
+            raise CommandError("--metric: a JSON metric config must be an object")
+        return value
+    return {"name": text}
+
+
+class Command(BaseCommand):
+    help = "Evaluate a prompt version on a dataset split and print the score with its confidence interval."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--team", required=True, help="Team slug.")
+        parser.add_argument("--prompt", required=True, help="SLUG (latest), SLUG@NUMBER or SLUG:LABEL.")
+        parser.add_argument("--dataset", required=True, help="Dataset slug (its latest version is used).")
+        parser.add_argument("--dataset-version", type=int, help="A specific dataset version number.")
+        parser.add_argument("--split", choices=[s.value for s in Split], default=Split.TEST.value)
+        parser.add_argument(
+            "--metric", help="Metric name or JSON config. Default: choice for choice outputs, otherwise any_answer."
+        )
+        parser.add_argument("--provider", help="Override the version's provider (local, vertex, huggingface).")
+        parser.add_argument("--model", help="Override the version's model.")
+        parser.add_argument("--max-calls", type=int, help="Stop after this many provider calls.")
+        parser.add_argument("--fresh", action="store_true", help="Ignore cached answers and ask the model again.")
+        parser.add_argument("--json", type=Path, help="Also write the results to this file as JSON.")
+        parser.add_argument("--as", dest="username", help="Username to record as the creator.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        team = resolve_team(options["team"])
+        user = resolve_user(options["username"])
+        try:
+            version = version_resolve(team=team, reference=options["prompt"])
+            dataset = dataset_get(team=team, slug=options["dataset"])
+            dataset_version = (
+                dataset.versions.filter(number=options["dataset_version"]).first()
+                if options["dataset_version"]
+                else dataset_version_latest(dataset=dataset)
+            )
+            if dataset_version is None:
+                raise CommandError(f"--dataset: {dataset.slug} has no such version")
+            metric = _metric_option(options["metric"]) or (
+                {"name": "choice", "choices": list(version.output_choices)}
+                if version.output_choices
+                else {"name": "any_answer"}
+            )
+            config: dict[str, Any] = {"metric": metric, "fresh": options["fresh"]}
+            if options["provider"]:
+                config["provider"] = options["provider"]
+            if options["model"]:
+                config["model"] = options["model"]
+            if options["max_calls"]:
+                config["budget"] = {"max_calls": options["max_calls"]}
+            evaluation = evaluation_create(
+                team=team,
+                version=version,
+                dataset_version=dataset_version,
+                split=Split(options["split"]),
+                config=config,
+                created_by=user,
+                enqueue=False,
+            )
+        except (ValidationError, PromptOptError) as error:
+            raise CommandError("; ".join(error_messages(error))) from None
+
+        self.stdout.write(f"Evaluating {version} on {dataset_version} ({options['split']}), evaluation {evaluation.pk}")
+        with tqdm(total=None, unit="example", disable=None, file=sys.stderr) as bar:
+
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.n = done
+                bar.refresh()
+
+            outcome = evaluation_execute(evaluation_id=evaluation.pk, on_progress=progress)
+        if outcome is None:
+            raise CommandError(f"evaluation {evaluation.pk} was taken by another worker")
+        result = outcome.evaluation
+        summary = {
+            "evaluation": result.pk,
+            "status": result.status,
+            "prompt": str(version),
+            "dataset": str(dataset_version),
+            "split": result.split,
+            "metric": result.config["metric"],
+            "examples": result.example_count,
+            "scored": result.scored_count,
+            "score": result.score,
+            "interval_95": [result.score_ci_low, result.score_ci_high],
+            "calls": result.calls,
+            "cached_calls": result.cached_calls,
+            "input_tokens": result.input_tokens,
+            "output_tokens": result.output_tokens,
+            "cost_usd": float(result.cost_usd),
+            "wall_seconds": round(outcome.wall_seconds, 2),
+            "error": result.error_message,
+        }
+        if result.score is not None:
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"score {result.score:.3f} (95% interval {result.score_ci_low:.3f} to {result.score_ci_high:.3f}), "
+                    f"{result.scored_count} of {result.example_count} examples scored"
+                )
+            )
+        self.stdout.write(
+            f"status {result.status}; calls {result.calls}, cached calls {result.cached_calls}, "
+            f"tokens {result.input_tokens} in / {result.output_tokens} out, "
+            f"cost ${float(result.cost_usd):.4f}, wall time {outcome.wall_seconds:.1f}s"
+        )
+        if result.error_message:
+            self.stdout.write(self.style.WARNING(result.error_message))
+        if options["json"]:
+            options["json"].write_text(json.dumps(summary, indent=2), encoding="utf-8")
+        if result.status == "failed":
+            raise CommandError(f"evaluation {result.pk} failed: {result.error_message}")

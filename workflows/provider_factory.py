@@ -1,0 +1,48 @@
+"""Builds the configured provider for a name and model, from Django settings; refuses bad config up front."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from prompts.models import Provider as ProviderName
+from workflows.gateway.providers.base import Provider, ProviderConfigError
+
+
+def provider_build(*, name: str, model: str = "") -> Provider:
+    """A ready provider, or ProviderConfigError naming what is missing — before any call is made."""
+    if name == ProviderName.LOCAL:
+        from workflows.gateway.providers.local import LocalProvider
+
+        return LocalProvider(
+            model_path=model or settings.LOCAL_MODEL_PATH,
+            context_tokens=settings.LOCAL_CONTEXT_TOKENS,
+            threads=settings.LOCAL_THREADS,
+        )
+    if name == ProviderName.HUGGINGFACE:
+        from workflows.gateway.providers.huggingface import HuggingFaceProvider
+
+        if not (model or settings.HF_MODEL or settings.HF_BASE_URL):
+            raise ProviderConfigError("provider 'huggingface' needs a model (HF_MODEL or --model) or HF_BASE_URL")
+        return HuggingFaceProvider(
+            model=model or settings.HF_MODEL,
+            base_url=settings.HF_BASE_URL,
+            token=settings.HF_TOKEN,
+            timeout_seconds=settings.PROVIDER_TIMEOUT_SECONDS,
+            allow_private_base_url=settings.ALLOW_PRIVATE_BASE_URLS,
+        )
+    if name == ProviderName.VERTEX:
+        from workflows.gateway.providers.vertex import VertexProvider
+
+        if not settings.VERTEX_PROJECT:
+            raise ProviderConfigError("provider 'vertex' needs VERTEX_PROJECT (and credentials) to be configured")
+        return VertexProvider(
+            project=settings.VERTEX_PROJECT,
+            location=settings.VERTEX_LOCATION,
+            model=model or settings.VERTEX_MODEL,
+            credentials_file=str(settings.VERTEX_CREDENTIALS_FILE) if settings.VERTEX_CREDENTIALS_FILE else None,
+            timeout_seconds=settings.PROVIDER_TIMEOUT_SECONDS,
+        )
+    if name == ProviderName.TRANSFORMERS:
+        raise ProviderConfigError("provider 'transformers' is not available in this installation yet")
+    known = ", ".join(ProviderName.values)
+    raise ProviderConfigError(f"unknown provider {name!r} (known: {known})")
