@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -25,6 +25,9 @@ from workflows.gateway.providers.base import ProviderConfigError
 from workflows.gateway.types import GenerationRequest
 from workflows.jobs import job_claim, job_heartbeat
 from workflows.metrics import Metric, MetricInput, build_metric, parse_metric_config
+from workflows.metrics.config import LlmJudgeConfig, MetricConfigBase
+from workflows.metrics.judge import LlmJudge
+from workflows.metrics.registry import METRIC_FACTORIES
 from workflows.models import EvaluationRun, JobStatus, Prediction
 from workflows.provider_factory import provider_build
 from workflows.stats import mean_with_interval
@@ -65,9 +68,13 @@ def _pending_examples(evaluation: EvaluationRun) -> Iterator[list[Example]]:
         last_position = chunk[-1].position
 
 
-def _gateway_for(evaluation: EvaluationRun, config: EvaluationConfig) -> Gateway:
+def _gateway_for(
+    evaluation: EvaluationRun, config: EvaluationConfig, *, provider_name: str | None = None, model: str | None = None
+) -> Gateway:
     version = evaluation.version
-    provider = provider_build(name=config.provider or version.provider, model=config.model or version.model_name)
+    provider = provider_build(
+        name=provider_name or config.provider or version.provider, model=model or config.model or version.model_name
+    )
     prices = {name: ModelPrice(*price) for name, price in settings.MODEL_PRICES_PER_MILLION_TOKENS.items()}
     budget = Budget(
         max_calls=config.budget.max_calls,
@@ -78,6 +85,24 @@ def _gateway_for(evaluation: EvaluationRun, config: EvaluationConfig) -> Gateway
     return Gateway(
         provider=provider, cache=TeamCallCache(team=evaluation.team), budget=budget, prices=prices, fresh=config.fresh
     )
+
+
+def _metric_for(evaluation: EvaluationRun, config: EvaluationConfig) -> tuple[Metric, list[Gateway]]:
+    """The configured metric; an LLM judge gets its own gateway (same cache and budget rules)."""
+    judge_gateways: list[Gateway] = []
+
+    def judge(judge_config: MetricConfigBase) -> Metric:
+        assert isinstance(judge_config, LlmJudgeConfig)  # noqa: S101 - the registry routes by name
+        gateway = _gateway_for(evaluation, config, provider_name=judge_config.provider, model=judge_config.model)
+        judge_gateways.append(gateway)
+
+        def ask(requests: Sequence[GenerationRequest]) -> list[str | None]:
+            return [r.generation.text if r.generation else None for r in gateway.run(requests)]
+
+        return LlmJudge(rubric=judge_config.rubric, ask=ask)
+
+    metric = build_metric(parse_metric_config(config.metric), {**METRIC_FACTORIES, "llm_judge": judge})
+    return metric, judge_gateways
 
 
 def _prediction(
@@ -106,15 +131,16 @@ def _prediction(
     return prediction
 
 
-def _record_usage(evaluation: EvaluationRun, before: dict[str, float], gateway: Gateway) -> dict[str, float]:
-    usage = gateway.usage
-    now = {
-        "calls": usage.calls,
-        "cached_calls": usage.cached_calls,
-        "input_tokens": usage.input_tokens,
-        "output_tokens": usage.output_tokens,
-        "cost_usd": usage.cost_usd,
-    }
+def _record_usage(evaluation: EvaluationRun, before: dict[str, float], gateways: list[Gateway]) -> dict[str, float]:
+    """Add what the gateways used since `before` to the evaluation's totals (the judge's calls count too)."""
+    now = {"calls": 0.0, "cached_calls": 0.0, "input_tokens": 0.0, "output_tokens": 0.0, "cost_usd": 0.0}
+    for gateway in gateways:
+        usage = gateway.usage
+        now["calls"] += usage.calls
+        now["cached_calls"] += usage.cached_calls
+        now["input_tokens"] += usage.input_tokens
+        now["output_tokens"] += usage.output_tokens
+        now["cost_usd"] += usage.cost_usd
     EvaluationRun.objects.filter(pk=evaluation.pk).update(
         calls=F("calls") + int(now["calls"] - before["calls"]),
         cached_calls=F("cached_calls") + int(now["cached_calls"] - before["cached_calls"]),
@@ -176,13 +202,13 @@ def evaluation_execute(*, evaluation_id: int, on_progress: ProgressCallback | No
 
 def _execute(evaluation: EvaluationRun, on_progress: ProgressCallback | None) -> EvaluationRun:
     config = evaluation_config_parse(evaluation.config)
-    metric = build_metric(parse_metric_config(config.metric))
+    metric, judge_gateways = _metric_for(evaluation, config)
     spec = prompt_spec_for(evaluation.version)
     version = evaluation.version
     gateway = _gateway_for(evaluation, config)
     total = Example.objects.filter(version=evaluation.dataset_version, split=evaluation.split).count()
     done = Prediction.objects.filter(evaluation=evaluation).count()
-    usage_so_far = {"calls": 0, "cached_calls": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0}
+    usage_so_far = {"calls": 0.0, "cached_calls": 0.0, "input_tokens": 0.0, "output_tokens": 0.0, "cost_usd": 0.0}
     logger.info("evaluation %s started: %s examples, %s already done", evaluation.pk, total, done)
     stopped_reason, cancelled = "", False
     for chunk in _pending_examples(evaluation):
@@ -210,7 +236,7 @@ def _execute(evaluation: EvaluationRun, on_progress: ProgressCallback | None) ->
         with transaction.atomic():
             # ignore_conflicts: a lapsed lease may let a second worker write the same chunk; keep one row.
             Prediction.objects.bulk_create(predictions, ignore_conflicts=True)
-            usage_so_far = _record_usage(evaluation, usage_so_far, gateway)
+            usage_so_far = _record_usage(evaluation, usage_so_far, [gateway, *judge_gateways])
         done += len(predictions)
         if on_progress is not None:
             on_progress(done, total)

@@ -78,7 +78,8 @@ def test_it_lists_every_available_metric_sorted():
 
 
 def test_it_has_a_factory_for_every_configurable_metric_and_no_other():
-    assert set(SINGLE_METRIC_NAMES) == set(METRIC_FACTORIES)
+    # llm_judge needs the gateway, so its factory is added per run (see workflows/evaluation_runner.py).
+    assert set(SINGLE_METRIC_NAMES) == {*METRIC_FACTORIES, "llm_judge"}
 
 
 @pytest.mark.parametrize("score_value", [-0.01, 1.01, math.nan])
@@ -713,7 +714,7 @@ def test_it_names_every_offending_field_of_a_combination_on_its_own_line():
 
 def test_it_names_an_unknown_metric():
     available = ", ".join(SINGLE_METRIC_NAMES)
-    assert config_error({"name": "llm_judge"}) == f"name: unknown metric 'llm_judge'; available: {available}"
+    assert config_error({"name": "bleurt"}) == f"name: unknown metric 'bleurt'; available: {available}"
     assert config_error({"combine": [{"metric": {"name": "bleurt"}}]}) == (
         f"combine.0.metric.name: unknown metric 'bleurt'; available: {available}"
     )
@@ -802,3 +803,39 @@ def test_it_builds_from_a_supplied_registry_so_run_time_metrics_can_plug_in():
     config = parse_metric_config({"combine": [{"metric": {"name": "exact_match"}}, {"metric": {"name": "contains"}}]})
     built = build_metric(config, factories)
     assert built.score(MetricInput(output="Paris", expected="Paris")) == MetricResult(0.75, "exact_match: half")
+
+
+# --- LLM-as-judge ------------------------------------------------------------------------------------
+
+
+def test_it_turns_a_judges_grade_into_a_score_and_feedback():
+    from workflows.metrics.judge import LlmJudge
+
+    asked = []
+
+    def ask(requests):
+        asked.extend(requests)
+        return ["4"]
+
+    judge = LlmJudge(rubric="correctness-v1", ask=ask)
+
+    result = judge.score(MetricInput(output="Paris", expected="Paris, France", inputs={"question": "Capital?"}))
+
+    assert (result.score, result.feedback) == (0.75, "the judge graded it 4/5 under correctness-v1")
+    [request] = asked
+    assert request.prompt.choices == ("1", "2", "3", "4", "5")
+    assert "Reference answer: Paris, France" in request.prompt.completion_text
+    assert "Answer to grade: Paris" in request.prompt.completion_text
+
+
+def test_it_scores_zero_when_the_judge_gives_no_grade():
+    from workflows.metrics.judge import LlmJudge
+
+    judge = LlmJudge(rubric="correctness-v1", ask=lambda requests: [None])
+
+    assert judge.score(MetricInput(output="x", expected="y")).score == 0.0
+
+
+def test_it_refuses_an_unknown_rubric_naming_the_field():
+    with pytest.raises(InvalidInputError, match=r"rubric: .*unknown rubric 'kindness-v9'"):
+        parse_metric_config({"name": "llm_judge", "rubric": "kindness-v9"})

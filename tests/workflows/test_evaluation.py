@@ -190,3 +190,23 @@ def test_it_retries_a_temporarily_unavailable_provider(setup, scripted):
         runner.provider_build = runner_provider
 
     assert result.status == JobStatus.SUCCEEDED
+
+
+def test_it_grades_with_an_llm_judge_through_the_gateway_and_counts_its_calls(setup, monkeypatch):
+    class AnswerAndJudge(ScriptedProvider):
+        def generate(self, requests):
+            judged = [r for r in requests if r.prompt.completion_text.endswith("Grade:")]
+            if judged:
+                self.calls += len(judged)
+                return [Generation(text="4", input_tokens=30, output_tokens=1) for _ in judged]
+            return super().generate(requests)
+
+    provider = AnswerAndJudge()
+    monkeypatch.setattr("workflows.evaluation_runner.provider_build", lambda **kwargs: provider)
+
+    result = evaluation_execute(evaluation_id=_create(setup, metric={"name": "llm_judge"}).pk).evaluation
+
+    assert result.status == JobStatus.SUCCEEDED and result.score == 0.75
+    assert result.calls == 2 * result.example_count  # one answer and one grading call per example
+    feedback = set(Prediction.objects.filter(evaluation=result).values_list("feedback", flat=True))
+    assert feedback == {"the judge graded it 4/5 under correctness-v1"}

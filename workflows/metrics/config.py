@@ -186,6 +186,24 @@ class EmbeddingSimilarityConfig(MetricConfigBase):
     model_path: str | None = Field(default=None, min_length=1)
 
 
+class LlmJudgeConfig(MetricConfigBase):
+    """A model grades the output against a versioned rubric; needs the gateway, so it is built per run."""
+
+    name: Literal["llm_judge"]
+    rubric: str = Field(default="correctness-v1", min_length=1)
+    provider: str | None = None  # None: the evaluated version's own provider
+    model: str | None = None
+
+    @field_validator("rubric")
+    @classmethod
+    def _known_rubric(cls, value: str) -> str:
+        from workflows.metrics.judge import RUBRICS
+
+        if value not in RUBRICS:
+            raise ValueError(f"unknown rubric {value!r} (known: {', '.join(sorted(RUBRICS))})")
+        return value
+
+
 # Adding a metric: a config model here, listed in this union, and a factory in registry.METRIC_FACTORIES.
 AnySingleMetricConfig: TypeAlias = (
     ExactMatchConfig
@@ -202,6 +220,7 @@ AnySingleMetricConfig: TypeAlias = (
     | JsonValidConfig
     | JsonSchemaConfig
     | EmbeddingSimilarityConfig
+    | LlmJudgeConfig
 )
 SingleMetricConfig: TypeAlias = Annotated[AnySingleMetricConfig, Field(discriminator="name")]
 
