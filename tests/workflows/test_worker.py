@@ -1,0 +1,91 @@
+"""A real django-q2 worker process picks up a queued evaluation and runs it on the embedded model."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from django.db import connection
+
+from promptopt.env import BASE_DIR
+from prompts.importers import ImportOptions
+from prompts.models import Layout, OutputType
+from prompts.services import VersionDraft, dataset_version_import, prompt_create
+from prompts.splits import Split
+from workflows.models import EvaluationRun, JobStatus
+from workflows.services import evaluation_create
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.django_db(transaction=True),
+    # The worker is another process: it needs a database server it can reach, not SQLite in memory.
+    pytest.mark.skipif(
+        not os.environ.get("DATABASE_URL", "").startswith("postgres"), reason="a worker process needs PostgreSQL"
+    ),
+]
+
+
+def _database_url() -> str:
+    settings = connection.settings_dict
+    user = settings["USER"] or "postgres"
+    password = f":{settings['PASSWORD']}" if settings["PASSWORD"] else ""
+    return f"postgres://{user}{password}@{settings['HOST']}:{settings['PORT'] or 5432}/{settings['NAME']}"
+
+
+def test_it_runs_a_queued_evaluation_in_a_worker_process(team, editor):
+    prompt = prompt_create(
+        team=team,
+        name="Sentiment",
+        created_by=editor,
+        first_version=VersionDraft(
+            template="Review: {{text}}\nSentiment:",
+            layout=Layout.COMPLETION,
+            output_type=OutputType.CHOICE,
+            output_choices=["positive", "negative"],
+        ),
+    )
+    rows = "text,target,split\nLovely film,positive,test\nTerrible film,negative,test\nGreat fun,positive,test\n"
+    dataset_version = dataset_version_import(
+        team=team,
+        dataset_name="Reviews",
+        file_name="r.csv",
+        content=rows.encode(),
+        options=ImportOptions(),
+        created_by=editor,
+    ).version
+    evaluation = evaluation_create(
+        team=team,
+        version=prompt.versions.get(),
+        dataset_version=dataset_version,
+        split=Split.TEST,
+        config={"metric": {"name": "choice", "choices": ["positive", "negative"]}},
+        created_by=editor,
+    )  # enqueued when this (autocommitted) transaction commits
+
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "qcluster"],
+        cwd=BASE_DIR,
+        env={**os.environ, "DATABASE_URL": _database_url(), "WORKERS": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            evaluation.refresh_from_db()
+            if evaluation.is_finished:
+                break
+            time.sleep(0.5)
+    finally:
+        worker.send_signal(signal.SIGINT)  # SIGTERM can hang django-q2's shutdown
+        output, _ = worker.communicate(timeout=30)
+
+    assert evaluation.status == JobStatus.SUCCEEDED, output[-2000:]
+    assert (evaluation.example_count, evaluation.scored_count, evaluation.calls) == (3, 3, 3)
+    assert f"run=evaluation-{evaluation.pk}" in output  # the worker's log lines carry the run id
+    assert EvaluationRun.objects.get(pk=evaluation.pk).attempts == 1
