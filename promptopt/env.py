@@ -54,6 +54,8 @@ class EnvSettings(BaseSettings):
     LOCAL_MODEL_PATH: Path | None = Field(default=None, description="Another GGUF file instead of SmolLM2")
     LOCAL_CONTEXT_TOKENS: int = Field(default=2048, ge=256, le=131072)
     LOCAL_THREADS: int = Field(default=2, ge=1, le=256)
+    TRANSFORMERS_MODEL_PATH: Path | None = Field(default=None, description="A transformers model folder or GGUF")
+    TRANSFORMERS_DEVICE: str = Field(default="cpu", pattern=r"^(cpu|cuda(:\d+)?|mps)$")
     PROVIDER_TIMEOUT_SECONDS: float = Field(default=60.0, gt=0, le=3600)
     HF_TOKEN: SecretStr | None = None
     HF_MODEL: str | None = None

@@ -43,6 +43,13 @@ def provider_build(*, name: str, model: str = "") -> Provider:
             timeout_seconds=settings.PROVIDER_TIMEOUT_SECONDS,
         )
     if name == ProviderName.TRANSFORMERS:
-        raise ProviderConfigError("provider 'transformers' is not available in this installation yet")
+        from workflows.gateway.providers.local import default_model_path
+        from workflows.gateway.providers.transformers_local import TransformersProvider
+
+        # Without a configured model, the embedded SmolLM2 GGUF: transformers de-quantises it (slowly, offline).
+        return TransformersProvider(
+            model_path=model or settings.TRANSFORMERS_MODEL_PATH or default_model_path(),
+            device=settings.TRANSFORMERS_DEVICE,
+        )
     known = ", ".join(ProviderName.values)
     raise ProviderConfigError(f"unknown provider {name!r} (known: {known})")

@@ -628,7 +628,7 @@ def test_it_scores_cosine_similarity_with_a_model_at_a_given_path(fake_sentence_
     assert similarity("the cat sat", "the cat sat") == MetricResult(1.0)
     assert similarity("a cat was sitting", "the cat sat").score == pytest.approx(0.8)
     assert similarity("a cat was sitting", "the cat sat").feedback == (
-        "output means something else than expected (cosine similarity 0.80); expected 'the cat sat'"
+        "output differs in meaning from the expected text (cosine similarity 0.80); expected 'the cat sat'"
     )
     assert similarity("stock prices fell", "the cat sat").score == 0.0
     assert similarity("the opposite", "the cat sat").score == 0.0  # cosine -1 is clipped

@@ -91,6 +91,6 @@ class EmbeddingSimilarity:
             return MetricResult(1.0)
         return MetricResult(
             value,
-            f"output means something else than expected (cosine similarity {value:.2f}); "
+            f"output differs in meaning from the expected text (cosine similarity {value:.2f}); "
             f"expected {quote(references[best])}",
         )
