@@ -61,12 +61,15 @@ class EnvSettings(BaseSettings):
     HF_MODEL: str | None = None
     HF_BASE_URL: str | None = None
     ALLOW_PRIVATE_BASE_URLS: bool = Field(default=False, description="Let base URLs point at private addresses")
+    PROVIDER_ALLOWED_HOSTS: Annotated[list[str], NoDecode] = []
     VERTEX_PROJECT: str | None = None
     VERTEX_LOCATION: str = "us-central1"
     VERTEX_MODEL: str = "gemini-2.5-flash"
     VERTEX_CREDENTIALS_FILE: Path | None = None
 
-    _split_hosts = field_validator("ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS", mode="before")(_split_commas)
+    _split_hosts = field_validator("ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS", "PROVIDER_ALLOWED_HOSTS", mode="before")(
+        _split_commas
+    )
 
     @field_validator("ALLOWED_HOSTS")
     @classmethod

@@ -29,6 +29,7 @@ def provider_build(*, name: str, model: str = "") -> Provider:
             token=settings.HF_TOKEN,
             timeout_seconds=settings.PROVIDER_TIMEOUT_SECONDS,
             allow_private_base_url=settings.ALLOW_PRIVATE_BASE_URLS,
+            allowed_hosts=settings.PROVIDER_ALLOWED_HOSTS,
         )
     if name == ProviderName.VERTEX:
         from workflows.gateway.providers.vertex import VertexProvider

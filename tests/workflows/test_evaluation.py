@@ -210,3 +210,18 @@ def test_it_grades_with_an_llm_judge_through_the_gateway_and_counts_its_calls(se
     assert result.calls == 2 * result.example_count  # one answer and one grading call per example
     feedback = set(Prediction.objects.filter(evaluation=result).values_list("feedback", flat=True))
     assert feedback == {"the judge graded it 4/5 under correctness-v1"}
+
+
+def test_it_refuses_a_private_base_url_unless_the_deployment_allows_that_host(settings):
+    from workflows.gateway.providers.base import ProviderConfigError
+    from workflows.provider_factory import provider_build
+
+    settings.HF_BASE_URL = "http://169.254.169.254/"
+    settings.ALLOW_PRIVATE_BASE_URLS = False
+    settings.PROVIDER_ALLOWED_HOSTS = []
+    with pytest.raises(ProviderConfigError, match="link-local"):
+        provider_build(name="huggingface", model="m")
+
+    settings.HF_BASE_URL = "http://127.0.0.1:9/"
+    settings.PROVIDER_ALLOWED_HOSTS = ["127.0.0.1"]
+    assert provider_build(name="huggingface", model="m").name == "huggingface"
