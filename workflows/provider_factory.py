@@ -8,8 +8,11 @@ from prompts.models import Provider as ProviderName
 from workflows.gateway.providers.base import Provider, ProviderConfigError
 
 
-def provider_build(*, name: str, model: str = "") -> Provider:
-    """A ready provider, or ProviderConfigError naming what is missing — before any call is made."""
+def provider_build(*, name: str, model: str = "", probe: bool = False) -> Provider:
+    """A ready provider, or ProviderConfigError naming what is missing — before any call is made.
+
+    `probe` also checks that a configured server answers at all (used when a run is created).
+    """
     if name == ProviderName.LOCAL:
         from workflows.gateway.providers.local import LocalProvider
 
@@ -23,7 +26,7 @@ def provider_build(*, name: str, model: str = "") -> Provider:
 
         if not (model or settings.HF_MODEL or settings.HF_BASE_URL):
             raise ProviderConfigError("provider 'huggingface' needs a model (HF_MODEL or --model) or HF_BASE_URL")
-        return HuggingFaceProvider(
+        provider = HuggingFaceProvider(
             model=model or settings.HF_MODEL,
             base_url=settings.HF_BASE_URL,
             token=settings.HF_TOKEN,
@@ -31,6 +34,11 @@ def provider_build(*, name: str, model: str = "") -> Provider:
             allow_private_base_url=settings.ALLOW_PRIVATE_BASE_URLS,
             allowed_hosts=settings.PROVIDER_ALLOWED_HOSTS,
         )
+        if probe and settings.HF_BASE_URL:
+            from workflows.gateway.providers.urls import check_reachable
+
+            check_reachable(settings.HF_BASE_URL)
+        return provider
     if name == ProviderName.VERTEX:
         from workflows.gateway.providers.vertex import VertexProvider
 

@@ -83,7 +83,7 @@ def evaluation_create(
     if version.prompt.team_id != team.pk or dataset_version.dataset.team_id != team.pk:
         raise InvalidInputError("the prompt version and the dataset version must belong to the team")
     parsed = evaluation_config_parse(dict(config))
-    provider_build(name=parsed.provider or version.provider, model=parsed.model or version.model_name)
+    provider_build(name=parsed.provider or version.provider, model=parsed.model or version.model_name, probe=True)
     missing = [name for name in template_variables(version.template) if name not in dataset_version.input_fields]
     if missing:
         raise InvalidInputError(

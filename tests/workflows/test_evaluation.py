@@ -225,3 +225,17 @@ def test_it_refuses_a_private_base_url_unless_the_deployment_allows_that_host(se
     settings.HF_BASE_URL = "http://127.0.0.1:9/"
     settings.PROVIDER_ALLOWED_HOSTS = ["127.0.0.1"]
     assert provider_build(name="huggingface", model="m").name == "huggingface"
+
+
+def test_it_refuses_an_unreachable_base_url_when_the_evaluation_is_created(setup, settings):
+    import socket
+
+    with socket.socket() as closed:  # a port that was free a moment ago: nothing listens on it
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    settings.HF_BASE_URL = f"http://127.0.0.1:{port}/"
+    settings.PROVIDER_ALLOWED_HOSTS = ["127.0.0.1"]
+
+    with pytest.raises(InvalidInputError, match=f"base_url: nothing answers at 127.0.0.1:{port}"):
+        _create(setup, provider="huggingface", model="served-model")
+    assert EvaluationRun.objects.count() == 0

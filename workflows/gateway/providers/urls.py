@@ -130,3 +130,20 @@ def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> fl
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)  # RFC 9110 dates are always GMT
     return max((when - (now or datetime.now(UTC))).total_seconds(), 0.0)
+
+
+def check_reachable(url: str, *, timeout_seconds: float = 3.0) -> None:
+    """Refuse a base URL nothing listens on, so a typo fails when a run is created, not mid-run.
+
+    Only a TCP connection is opened (no request is sent): the server may still fail later, which the
+    gateway's retries handle; this catches the common case of a wrong host or port.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout_seconds):
+            pass
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise ProviderConfigError(f"base_url: nothing answers at {host}:{port} ({reason})") from None
