@@ -47,6 +47,7 @@ class PromptSpec:
     layout: Layout = "chat"
     output_type: str = "text"
     output_choices: tuple[str, ...] = ()
+    output_schema: Mapping[str, Any] | None = None  # a JSON Schema, for JSON outputs
 
     def __post_init__(self) -> None:
         # The Literal type only binds type-checked callers; content read from JSON or a form reaches here too.
@@ -68,6 +69,7 @@ class PromptSpec:
             layout=content.get("layout") or "chat",
             output_type=content.get("output_type") or "text",
             output_choices=tuple(content.get("output_choices") or ()),
+            output_schema=content.get("output_schema"),
         )
 
 
@@ -79,6 +81,8 @@ class RenderedPrompt:
     messages: tuple[Message, ...]
     completion_text: str
     choices: tuple[str, ...]  # empty unless the output is a choice
+    # Set for JSON outputs: providers that support it constrain decoding to this schema.
+    json_schema: Mapping[str, Any] | None = None
 
     def cache_key_material(self) -> dict[str, Any]:
         """A canonical, JSON-serialisable description of what a provider may be sent; the gateway hashes it.
@@ -92,6 +96,7 @@ class RenderedPrompt:
             "messages": [{"role": message.role, "content": message.content} for message in self.messages],
             "completion_text": self.completion_text,
             "choices": list(self.choices),
+            "json_schema": self.json_schema,
         }
 
 
@@ -118,6 +123,7 @@ def render(spec: PromptSpec, inputs: Mapping[str, str], *, example_label: str | 
         messages=_chat_messages(system_instruction, demonstrations, final),
         completion_text=_completion_text(spec.template, system_instruction, spec.demonstrations, inputs),
         choices=tuple(spec.output_choices) if spec.output_type == "choice" else (),
+        json_schema=spec.output_schema if spec.output_type == "json" else None,
     )
 
 

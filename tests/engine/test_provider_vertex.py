@@ -121,6 +121,19 @@ def test_it_sends_the_system_instruction_turns_and_an_enum_schema_and_reads_the_
     assert generation.latency_ms >= 0
 
 
+def test_it_asks_for_json_matching_the_versions_schema(httpserver):
+    httpserver.expect_request(GENERATE_PATH, method="POST").respond_with_json(vertex_response('{"label": "ok"}'))
+    schema = {"type": "object", "properties": {"label": {"type": "string"}}, "required": ["label"]}
+    spec = PromptSpec(template="Question: {{text}}", output_type="json", output_schema=schema)
+
+    [generation] = make_provider(httpserver).generate([request_for(spec, "Classify this.")])
+
+    config = sent_json(httpserver)["generationConfig"]
+    assert config["responseMimeType"] == "application/json"
+    assert config["responseJsonSchema"] == schema
+    assert generation.text == '{"label": "ok"}'
+
+
 def test_it_sends_free_text_prompts_without_a_schema(httpserver):
     httpserver.expect_request(GENERATE_PATH, method="POST").respond_with_json(vertex_response(" Paris.\n"))
     spec = PromptSpec(template="Question: {{text}}")

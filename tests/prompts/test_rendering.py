@@ -318,6 +318,7 @@ def test_it_describes_exactly_what_would_be_sent_for_caching():
         ],
         "completion_text": "Classify.\n\nReview: Awful\nSentiment:",
         "choices": ["positive", "negative"],
+        "json_schema": None,
     }
 
 

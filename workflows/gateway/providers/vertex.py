@@ -125,6 +125,13 @@ class VertexProvider:
 
     def _config(self, request: GenerationRequest, system_instruction: str | None) -> types.GenerateContentConfig:
         choices = request.prompt.choices
+        json_schema = dict(request.prompt.json_schema) if request.prompt.json_schema is not None else None
+        if choices:
+            mime_type: str | None = "text/x.enum"
+        elif json_schema is not None:
+            mime_type = "application/json"
+        else:
+            mime_type = None
         return types.GenerateContentConfig(
             system_instruction=system_instruction,
             temperature=request.temperature,
@@ -132,8 +139,10 @@ class VertexProvider:
             seed=request.seed,
             stop_sequences=COMPLETION_STOPS if request.prompt.layout == "completion" else None,
             # Constrained decoding: the answer is exactly one of the labels, so nothing is lost parsing free text.
-            response_mime_type="text/x.enum" if choices else None,
+            response_mime_type=mime_type,
             response_schema=types.Schema(type=types.Type.STRING, enum=list(choices)) if choices else None,
+            # JSON outputs: Gemini decodes to the version's JSON Schema as given (not the OpenAPI subset).
+            response_json_schema=json_schema if not choices else None,
             thinking_config=(
                 types.ThinkingConfig(thinking_budget=self._thinking_budget)
                 if self._thinking_budget is not None
