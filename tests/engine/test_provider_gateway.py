@@ -51,3 +51,27 @@ def test_it_stops_at_the_call_budget_before_contacting_the_server_again(httpserv
     assert all(r.not_run for r in results[2:])
     assert len(httpserver.log) == 2
     assert "max_calls" in (gateway.exhausted_reason or "")
+
+
+def test_vertex_is_retried_after_a_429_and_stopped_by_the_call_budget(httpserver):
+    from tests.engine.test_provider_vertex import GENERATE_PATH, vertex_response
+    from tests.engine.test_provider_vertex import make_provider as make_vertex
+    from tests.engine.test_provider_vertex import request_for as vertex_request
+
+    httpserver.expect_ordered_request(GENERATE_PATH, method="POST").respond_with_json(
+        {"error": {"code": 429, "message": "Resource exhausted", "status": "RESOURCE_EXHAUSTED"}},
+        status=429,
+        headers={"Retry-After": "2"},
+    )
+    httpserver.expect_request(GENERATE_PATH, method="POST").respond_with_json(vertex_response("negative"))
+    slept: list[float] = []
+    gateway = Gateway(
+        provider=make_vertex(httpserver, max_concurrency=1), budget=Budget(max_calls=2), sleep=slept.append
+    )
+
+    results = gateway.run([vertex_request(text=f"review {i}") for i in range(4)])
+
+    assert [r.generation.text if r.generation else None for r in results] == ["negative", "negative", None, None]
+    assert results[0].retries == 1 and slept == [2]
+    assert all(r.not_run for r in results[2:])
+    assert len(httpserver.log) == 3  # one refused attempt, then one answer per allowed call
