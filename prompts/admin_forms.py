@@ -10,7 +10,16 @@ from django.db.models import QuerySet
 
 from accounts.models import Team
 from prompts.importers import DatasetFileError, ImportOptions, parse_split_map
-from prompts.models import Dataset, Layout, OutputType, Prompt, PromptLabel, PromptVersion, Provider
+from prompts.models import (
+    VERSION_CONTENT_FIELDS,
+    Dataset,
+    Layout,
+    OutputType,
+    Prompt,
+    PromptLabel,
+    PromptVersion,
+    Provider,
+)
 from prompts.services import VersionDraft
 from prompts.splits import Split
 
@@ -81,22 +90,8 @@ class PromptVersionAddForm(forms.ModelForm[PromptVersion]):
 
     class Meta:
         model = PromptVersion
-        fields = (
-            "prompt",
-            "parent",
-            "system_instruction",
-            "template",
-            "demonstrations",
-            "layout",
-            "output_type",
-            "output_choices",
-            "output_schema",
-            "provider",
-            "model_name",
-            "temperature",
-            "max_tokens",
-            "commit_message",
-        )
+        # Every content field, so a new one cannot be left out of the form by accident.
+        fields = ("prompt", "parent", *VERSION_CONTENT_FIELDS, "commit_message")
         help_texts = {"parent": "Leave blank to continue from the prompt's latest version."}
 
     def clean_demonstrations(self) -> Any:
