@@ -217,6 +217,7 @@ class EvaluationRunAdmin(ReadOnlyAdminMixin, TeamScopedAdminMixin, admin.ModelAd
         "split",
         "config",
         "example_count",
+        "scored_count",
         "score",
         "score_ci_low",
         "score_ci_high",
