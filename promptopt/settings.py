@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_q",
     "django_htmx",
+    "promptopt.apps.PromptOptConfig",
     "accounts",
     "prompts",
     "workflows",
