@@ -24,10 +24,10 @@ if TYPE_CHECKING:
     from django.contrib.admin.options import BaseModelAdmin
 
     _AnyAdminBase = BaseModelAdmin[Any]
-    _ModelAdminBase = admin.ModelAdmin[Any]
+    ModelAdminBase = admin.ModelAdmin[Any]
 else:
     _AnyAdminBase = object
-    _ModelAdminBase = object
+    ModelAdminBase = object
 
 
 SavedModel = TypeVar("SavedModel", bound=Model)
@@ -305,7 +305,7 @@ def _form_with_refusal(form_class: type[ModelForm[Any]], refusal: ValidationErro
 _refusal_by_request: weakref.WeakKeyDictionary[HttpRequest, ValidationError] = weakref.WeakKeyDictionary()
 
 
-class ServiceAdminMixin(_ModelAdminBase):
+class ServiceAdminMixin(ModelAdminBase):
     """Saves through services, with a separate add form, and shows a service's refusal on the form.
 
     Subclasses call their service in `save_model` through `call_service` and `adopt_saved`. When the
@@ -349,7 +349,7 @@ class ServiceAdminMixin(_ModelAdminBase):
             return super().changeform_view(request, object_id, form_url, extra_context)
 
 
-class ServiceDeleteMixin(_ModelAdminBase):
+class ServiceDeleteMixin(ModelAdminBase):
     """Deletes through a service (`delete_with_service`); a refusal becomes an error message, not a 500."""
 
     def delete_with_service(self, request: HttpRequest, obj: Any) -> None:

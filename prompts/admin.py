@@ -15,6 +15,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from accounts.admin_scoping import (
     SERVICE_ERRORS,
+    ModelAdminBase,
     ReadOnlyAdminMixin,
     ReadOnlyInline,
     ServiceAdminMixin,
@@ -72,6 +73,20 @@ def _changelist_link(model: type[Any], text: str, **filters: object) -> SafeStri
 # --- Prompts, versions and labels -------------------------------------------------------------------
 
 
+class VersionCountAdminMixin(ModelAdminBase):
+    """A "versions" column for prompts and datasets, counted in the list query rather than per row."""
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        queryset: QuerySet[Any] = super().get_queryset(request)
+        # GROUP BY drops the model's default ordering; keep it so paging and autocomplete stay stable.
+        counted: QuerySet[Any] = queryset.annotate(version_count=Count("versions", distinct=True))
+        return counted.order_by("team__name", "name")
+
+    @admin.display(description="versions", ordering="version_count")
+    def version_count(self, entry: Prompt | Dataset) -> int:
+        return getattr(entry, "version_count", 0)
+
+
 class PromptVersionInline(ReadOnlyInline):
     model = PromptVersion
     team_path = "prompt__team"
@@ -99,7 +114,9 @@ class PromptLabelMoveInline(ReadOnlyInline):
 
 
 @admin.register(Prompt)
-class PromptAdmin(SuperuserDeleteMixin, ServiceAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin[Prompt]):
+class PromptAdmin(
+    VersionCountAdminMixin, SuperuserDeleteMixin, ServiceAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin[Prompt]
+):
     team_path = "team"
     add_form = PromptAddForm
     add_fields = ("team", "name", "slug", "description", "template", "system_instruction", "output_choices")
@@ -111,15 +128,6 @@ class PromptAdmin(SuperuserDeleteMixin, ServiceAdminMixin, TeamScopedAdminMixin,
     list_select_related = ("team",)
     search_fields = ("name", "slug", "description")
     inlines = (PromptVersionInline, PromptLabelInline, PromptLabelMoveInline)
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Prompt]:
-        queryset: QuerySet[Prompt] = super().get_queryset(request)
-        # GROUP BY drops the model's default ordering; keep it so paging and autocomplete stay stable.
-        return queryset.annotate(version_count=Count("versions", distinct=True)).order_by("team__name", "name")
-
-    @admin.display(description="versions", ordering="version_count")
-    def version_count(self, prompt: Prompt) -> int:
-        return getattr(prompt, "version_count", 0)
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
@@ -339,7 +347,9 @@ class DatasetVersionInline(ReadOnlyInline):
 
 
 @admin.register(Dataset)
-class DatasetAdmin(SuperuserDeleteMixin, ServiceAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin[Dataset]):
+class DatasetAdmin(
+    VersionCountAdminMixin, SuperuserDeleteMixin, ServiceAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin[Dataset]
+):
     team_path = "team"
     add_form = DatasetAddForm
     add_fields = ("team", "name", "slug", "description")
@@ -358,15 +368,6 @@ class DatasetAdmin(SuperuserDeleteMixin, ServiceAdminMixin, TeamScopedAdminMixin
             name="prompts_dataset_import",
         )
         return [import_url, *super().get_urls()]
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Dataset]:
-        queryset: QuerySet[Dataset] = super().get_queryset(request)
-        # GROUP BY drops the model's default ordering; keep it so paging and autocomplete stay stable.
-        return queryset.annotate(version_count=Count("versions", distinct=True)).order_by("team__name", "name")
-
-    @admin.display(description="versions", ordering="version_count")
-    def version_count(self, dataset: Dataset) -> int:
-        return getattr(dataset, "version_count", 0)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Dataset | None = None) -> tuple[str, ...]:
         # Team and slug identify the dataset to commands and clients; data changes arrive as new versions.

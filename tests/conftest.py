@@ -68,3 +68,11 @@ def staff_editor(editor):
 @pytest.fixture
 def staff_viewer(viewer):
     return _make_staff(viewer)
+
+
+@pytest.fixture(params=["superuser", "staff_editor"])
+def signed_in(request, client, superuser, staff_editor):
+    """Runs an admin test once as a superuser and once as a team's staff editor, logged in."""
+    user = superuser if request.param == "superuser" else staff_editor
+    client.force_login(user)
+    return user

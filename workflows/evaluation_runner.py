@@ -19,7 +19,7 @@ from prompts.models import Example, PromptVersion
 from prompts.rendering import PromptSpec, RenderError, render
 from workflows.call_cache import TeamCallCache
 from workflows.evaluation_config import EvaluationConfig, evaluation_config_parse
-from workflows.gateway.budget import Budget, ModelPrice
+from workflows.gateway.budget import Budget, ModelPrice, Usage
 from workflows.gateway.gateway import CallResult, Gateway
 from workflows.gateway.providers.base import ProviderConfigError
 from workflows.gateway.types import GenerationRequest
@@ -131,31 +131,23 @@ def _prediction(
     return prediction
 
 
-def _record_usage(evaluation: EvaluationRun, before: dict[str, float], gateways: list[Gateway]) -> dict[str, float]:
+def _record_usage(evaluation: EvaluationRun, before: Usage, gateways: list[Gateway]) -> Usage:
     """Add what the gateways used since `before` to the evaluation's totals (the judge's calls count too)."""
-    now = {"calls": 0.0, "cached_calls": 0.0, "input_tokens": 0.0, "output_tokens": 0.0, "cost_usd": 0.0}
-    for gateway in gateways:
-        usage = gateway.usage
-        now["calls"] += usage.calls
-        now["cached_calls"] += usage.cached_calls
-        now["input_tokens"] += usage.input_tokens
-        now["output_tokens"] += usage.output_tokens
-        now["cost_usd"] += usage.cost_usd
+    now = sum((gateway.usage for gateway in gateways), Usage())
     EvaluationRun.objects.filter(pk=evaluation.pk).update(
-        calls=F("calls") + int(now["calls"] - before["calls"]),
-        cached_calls=F("cached_calls") + int(now["cached_calls"] - before["cached_calls"]),
-        input_tokens=F("input_tokens") + int(now["input_tokens"] - before["input_tokens"]),
-        output_tokens=F("output_tokens") + int(now["output_tokens"] - before["output_tokens"]),
-        cost_usd=F("cost_usd") + Decimal(str(round(now["cost_usd"] - before["cost_usd"], 6))),
+        calls=F("calls") + (now.calls - before.calls),
+        cached_calls=F("cached_calls") + (now.cached_calls - before.cached_calls),
+        input_tokens=F("input_tokens") + (now.input_tokens - before.input_tokens),
+        output_tokens=F("output_tokens") + (now.output_tokens - before.output_tokens),
+        cost_usd=F("cost_usd") + Decimal(str(round(now.cost_usd - before.cost_usd, 6))),
     )
     return now
 
 
-def _finish(evaluation: EvaluationRun, *, stopped_reason: str, cancelled: bool) -> EvaluationRun:
+def _finish(evaluation: EvaluationRun, *, total: int, seed: int, stopped_reason: str, cancelled: bool) -> EvaluationRun:
     predictions = Prediction.objects.filter(evaluation=evaluation)
     scores = [score for score in predictions.values_list("score", flat=True) if score is not None]
     failed = predictions.filter(score=None).count()
-    total = Example.objects.filter(version=evaluation.dataset_version, split=evaluation.split).count()
     fields: dict[str, object] = {
         "example_count": total,
         "scored_count": len(scores),
@@ -164,7 +156,7 @@ def _finish(evaluation: EvaluationRun, *, stopped_reason: str, cancelled: bool) 
         "progress": 1.0 if len(scores) + failed == total else evaluation.progress,
     }
     if scores:
-        estimate = mean_with_interval(scores, seed=evaluation_config_parse(evaluation.config).seed)
+        estimate = mean_with_interval(scores, seed=seed)
         fields.update(score=estimate.mean, score_ci_low=estimate.low, score_ci_high=estimate.high)
     missing = total - len(scores)
     first_error = predictions.filter(score=None).exclude(error="").values_list("error", flat=True).first()
@@ -208,7 +200,7 @@ def _execute(evaluation: EvaluationRun, on_progress: ProgressCallback | None) ->
     gateway = _gateway_for(evaluation, config)
     total = Example.objects.filter(version=evaluation.dataset_version, split=evaluation.split).count()
     done = Prediction.objects.filter(evaluation=evaluation).count()
-    usage_so_far = {"calls": 0.0, "cached_calls": 0.0, "input_tokens": 0.0, "output_tokens": 0.0, "cost_usd": 0.0}
+    usage_so_far = Usage()
     logger.info("evaluation %s started: %s examples, %s already done", evaluation.pk, total, done)
     stopped_reason, cancelled = "", False
     for chunk in _pending_examples(evaluation):
@@ -246,4 +238,4 @@ def _execute(evaluation: EvaluationRun, on_progress: ProgressCallback | None) ->
         if gateway.exhausted_reason:
             stopped_reason = gateway.exhausted_reason
             break
-    return _finish(evaluation, stopped_reason=stopped_reason, cancelled=cancelled)
+    return _finish(evaluation, total=total, seed=config.seed, stopped_reason=stopped_reason, cancelled=cancelled)

@@ -44,13 +44,6 @@ def _own_object(model_name, team, owner, api_key):
     return api_key
 
 
-@pytest.fixture(params=["superuser", "staff_editor"])
-def signed_in(request, client, superuser, staff_editor):
-    user = superuser if request.param == "superuser" else staff_editor
-    client.force_login(user)
-    return user
-
-
 @pytest.mark.parametrize("model_name", ["team", "membership", "apikey"])
 def test_it_renders_every_accounts_admin_page(client, signed_in, model_name, team, owner, api_key):
     obj = _own_object(model_name, team, owner, api_key)

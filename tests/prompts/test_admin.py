@@ -63,13 +63,6 @@ MODELS = ["prompt", "promptversion", "promptlabel", "promptlabelmove", "dataset"
 ADDABLE = {"prompt", "promptversion", "promptlabel", "dataset"}
 
 
-@pytest.fixture(params=["superuser", "staff_editor"])
-def signed_in(request, client, superuser, staff_editor):
-    user = superuser if request.param == "superuser" else staff_editor
-    client.force_login(user)
-    return user
-
-
 @pytest.mark.parametrize("model_name", MODELS)
 def test_it_renders_every_prompts_admin_page(client, signed_in, own, model_name):
     obj = own[model_name]

@@ -67,13 +67,6 @@ def foreign(other_team):
 MODELS = ["optimizationrun", "iteration", "iterationstep", "candidate", "evaluationrun", "prediction", "llmcallcache"]
 
 
-@pytest.fixture(params=["superuser", "staff_editor"])
-def signed_in(request, client, superuser, staff_editor):
-    user = superuser if request.param == "superuser" else staff_editor
-    client.force_login(user)
-    return user
-
-
 @pytest.mark.parametrize("model_name", MODELS)
 def test_it_renders_every_workflows_admin_page_read_only(client, signed_in, own, model_name):
     obj = own[model_name]

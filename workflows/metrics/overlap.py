@@ -19,32 +19,41 @@ def _similarity(score: float, label: str, references: tuple[str, ...]) -> Metric
     )
 
 
-class Chrf:
+class _SacrebleuSimilarity:
+    """Shared scoring for sacrebleu's sentence-level metrics; subclasses name the metric and its scorer."""
+
+    name: str
+    label: str
+    binary = False
+
+    def _sentence_score(self, output: str, references: list[str]) -> float:
+        raise NotImplementedError
+
+    def score(self, item: MetricInput) -> MetricResult:
+        references = item.references
+        blank = blank_result(item.output, references)
+        if blank is not None:
+            return blank
+        value = clamp_unit(self._sentence_score(item.output.strip(), list(references)) / 100)
+        return _similarity(value, self.label, references)
+
+
+class Chrf(_SacrebleuSimilarity):
     name = "chrf"
-    binary = False
+    label = "chrF"
 
-    def score(self, item: MetricInput) -> MetricResult:
-        references = item.references
-        blank = blank_result(item.output, references)
-        if blank is not None:
-            return blank
+    def _sentence_score(self, output: str, references: list[str]) -> float:
         # With several references sacrebleu keeps the best-matching one.
-        value = clamp_unit(sacrebleu.sentence_chrf(item.output.strip(), list(references)).score / 100)
-        return _similarity(value, "chrF", references)
+        return float(sacrebleu.sentence_chrf(output, references).score)
 
 
-class Bleu:
+class Bleu(_SacrebleuSimilarity):
     name = "bleu"
-    binary = False
+    label = "BLEU"
 
-    def score(self, item: MetricInput) -> MetricResult:
-        references = item.references
-        blank = blank_result(item.output, references)
-        if blank is not None:
-            return blank
+    def _sentence_score(self, output: str, references: list[str]) -> float:
         # sentence_bleu smooths and uses the effective n-gram order, so short sentences do not all score 0.
-        value = clamp_unit(sacrebleu.sentence_bleu(item.output.strip(), list(references)).score / 100)
-        return _similarity(value, "BLEU", references)
+        return float(sacrebleu.sentence_bleu(output, references).score)
 
 
 class _WordTokenizer:
