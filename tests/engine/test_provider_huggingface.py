@@ -7,7 +7,6 @@ including their error shapes, 429 and 503 with Retry-After, malformed bodies, a 
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 
@@ -15,6 +14,7 @@ import pytest
 from werkzeug import Response
 
 from prompts.rendering import PromptSpec, render
+from tests.local_http import closed_local_port, finish_slow_handler
 from workflows.gateway.providers.base import ProviderConfigError, ProviderRequestError, ProviderUnavailableError
 from workflows.gateway.providers.huggingface import HuggingFaceProvider
 from workflows.gateway.types import GenerationRequest
@@ -295,9 +295,7 @@ def test_a_slow_server_times_out_as_retryable(httpserver):
 
 
 def test_an_unreachable_base_url_is_retryable_and_named():
-    with socket.socket() as probe:  # a port nothing listens on once the probe is closed
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = closed_local_port()
     base_url = f"http://127.0.0.1:{port}"
     provider = HuggingFaceProvider(
         model="m", base_url=base_url, token=None, timeout_seconds=2.0, allowed_hosts=["127.0.0.1"]
@@ -342,11 +340,3 @@ def test_it_reports_its_name_model_and_concurrency():
         "meta-llama/Llama-3.1-8B-Instruct",
         16,
     )
-
-
-def finish_slow_handler(httpserver, release):
-    """Lets the (single-threaded) server finish the slow answer, so it cannot spill into the next test's log."""
-    release.set()
-    deadline = time.monotonic() + 5
-    while not httpserver.log and time.monotonic() < deadline:
-        time.sleep(0.01)

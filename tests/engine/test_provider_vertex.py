@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 import threading
 import time
 
@@ -22,6 +21,7 @@ from google.oauth2.credentials import Credentials as AccessTokenCredentials
 from werkzeug import Response
 
 from prompts.rendering import PromptSpec, render
+from tests.local_http import closed_local_port, finish_slow_handler
 from workflows.gateway.providers.base import ProviderConfigError, ProviderRequestError, ProviderUnavailableError
 from workflows.gateway.providers.vertex import VertexProvider
 from workflows.gateway.types import GenerationRequest
@@ -333,9 +333,7 @@ def test_a_slow_server_times_out_as_retryable(httpserver):
 
 
 def test_an_unreachable_base_url_is_retryable_and_named():
-    with socket.socket() as probe:  # a port nothing listens on once the probe is closed
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = closed_local_port()
     base_url = f"http://127.0.0.1:{port}/"
     provider = VertexProvider(
         project=PROJECT,
@@ -514,11 +512,3 @@ def test_it_reports_its_name_model_and_concurrency(httpserver):
 
 def _base64url_decode(segment):
     return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-
-
-def finish_slow_handler(httpserver, release):
-    """Lets the (single-threaded) server finish the slow answer, so it cannot spill into the next test's log."""
-    release.set()
-    deadline = time.monotonic() + 5
-    while not httpserver.log and time.monotonic() < deadline:
-        time.sleep(0.01)

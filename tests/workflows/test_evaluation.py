@@ -228,11 +228,9 @@ def test_it_refuses_a_private_base_url_unless_the_deployment_allows_that_host(se
 
 
 def test_it_refuses_an_unreachable_base_url_when_the_evaluation_is_created(setup, settings):
-    import socket
+    from tests.local_http import closed_local_port
 
-    with socket.socket() as closed:  # a port that was free a moment ago: nothing listens on it
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
+    port = closed_local_port()
     settings.HF_BASE_URL = f"http://127.0.0.1:{port}/"
     settings.PROVIDER_ALLOWED_HOSTS = ["127.0.0.1"]
 
