@@ -47,6 +47,9 @@ class EnvSettings(BaseSettings):
     TIME_ZONE: str = "UTC"
     WORKERS: int = Field(default=2, ge=1, le=64)
     TASK_TIMEOUT_SECONDS: int = Field(default=3600, ge=10)
+    # A worker renews its job's lease every quarter of this; a job whose lease lapsed is taken over.
+    JOB_LEASE_SECONDS: int = Field(default=120, ge=4, le=3600)
+    JOB_MAX_ATTEMPTS: int = Field(default=3, ge=1, le=20)
     DATASET_MAX_BYTES: int = Field(default=20 * 1024 * 1024, ge=1024)
     DATASET_MAX_ROWS: int = Field(default=100_000, ge=1)
 

@@ -113,6 +113,8 @@ Q_CLUSTER: dict[str, Any] = {
     "save_limit": 1000,
     "label": "Background tasks",
 }
+JOB_LEASE_SECONDS = ENV.JOB_LEASE_SECONDS
+JOB_MAX_ATTEMPTS = ENV.JOB_MAX_ATTEMPTS
 if ENV.REDIS_URL:
     Q_CLUSTER["redis"] = ENV.REDIS_URL
 else:

@@ -135,6 +135,33 @@ def prompt_delete(*, prompt: Prompt, deleted_by: User | None) -> None:
     prompt.delete()
 
 
+def _version_from_draft(prompt: Prompt, draft: VersionDraft, *, number: int = 0) -> PromptVersion:
+    """An unsaved version holding the draft's content (its content hash is what identifies it)."""
+    version = PromptVersion(
+        prompt=prompt,
+        number=number,
+        system_instruction=draft.system_instruction,
+        template=draft.template,
+        demonstrations=[dict(demo) for demo in draft.demonstrations],
+        layout=draft.layout,
+        output_type=draft.output_type,
+        output_choices=list(draft.output_choices),
+        output_schema=dict(draft.output_schema) if draft.output_schema is not None else None,
+        provider=draft.provider,
+        model_name=draft.model_name,
+        temperature=draft.temperature,
+        max_tokens=draft.max_tokens,
+    )
+    version.content_hash = version.compute_content_hash()
+    return version
+
+
+def version_find_identical(*, prompt: Prompt, draft: VersionDraft) -> PromptVersion | None:
+    """The prompt's existing version with exactly this content, if any (versions are unique by content)."""
+    content = _version_from_draft(prompt, draft).content_hash
+    return PromptVersion.objects.filter(prompt=prompt, content_hash=content).first()
+
+
 @transaction.atomic
 def version_create(
     *,
@@ -155,26 +182,11 @@ def version_create(
     latest = PromptVersion.objects.filter(prompt=prompt).aggregate(latest=Max("number"))["latest"] or 0
     if parent is None and latest:
         parent = PromptVersion.objects.get(prompt=prompt, number=latest)
-    version = PromptVersion(
-        prompt=prompt,
-        number=latest + 1,
-        system_instruction=draft.system_instruction,
-        template=draft.template,
-        demonstrations=[dict(demo) for demo in draft.demonstrations],
-        layout=draft.layout,
-        output_type=draft.output_type,
-        output_choices=list(draft.output_choices),
-        output_schema=dict(draft.output_schema) if draft.output_schema is not None else None,
-        provider=draft.provider,
-        model_name=draft.model_name,
-        temperature=draft.temperature,
-        max_tokens=draft.max_tokens,
-        parent=parent,
-        source=source,
-        commit_message=commit_message,
-        created_by=created_by,
-    )
-    version.content_hash = version.compute_content_hash()
+    version = _version_from_draft(prompt, draft, number=latest + 1)
+    version.parent = parent
+    version.source = source
+    version.commit_message = commit_message
+    version.created_by = created_by
     duplicate = PromptVersion.objects.filter(prompt=prompt, content_hash=version.content_hash).first()
     if duplicate is not None:
         raise ValidationError(f"nothing changed: this content is identical to version {duplicate.number}")

@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -19,7 +18,7 @@ from prompts.models import Example, PromptVersion
 from prompts.rendering import PromptSpec, RenderError, render
 from workflows.call_cache import TeamCallCache
 from workflows.evaluation_config import EvaluationConfig, evaluation_config_parse
-from workflows.gateway.budget import Budget, ModelPrice, Usage
+from workflows.gateway.budget import Budget, Usage
 from workflows.gateway.gateway import CallResult, Gateway
 from workflows.gateway.providers.base import ProviderConfigError
 from workflows.gateway.types import GenerationRequest
@@ -29,7 +28,7 @@ from workflows.metrics.config import LlmJudgeConfig, MetricConfigBase
 from workflows.metrics.judge import LlmJudge
 from workflows.metrics.registry import METRIC_FACTORIES
 from workflows.models import EvaluationRun, JobStatus, Prediction
-from workflows.provider_factory import provider_build
+from workflows.provider_factory import model_prices, provider_build
 from workflows.stats import mean_with_interval
 
 logger = logging.getLogger("promptopt.evaluation")
@@ -75,7 +74,7 @@ def _gateway_for(
     provider = provider_build(
         name=provider_name or config.provider or version.provider, model=model or config.model or version.model_name
     )
-    prices = {name: ModelPrice(*price) for name, price in settings.MODEL_PRICES_PER_MILLION_TOKENS.items()}
+    prices = model_prices()
     budget = Budget(
         max_calls=config.budget.max_calls,
         max_tokens=config.budget.max_tokens,

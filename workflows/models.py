@@ -20,9 +20,18 @@ class JobStatus(models.TextChoices):
     # Finished, but some items could not be produced (a provider failing mid-way, a budget reached):
     # what was completed is kept and scored, and error_message says what is missing and why.
     PARTIAL = "partial", "Partly done"
+    # An optimization run that stopped because a budget (calls, tokens, cost, time) ran out: its best prompt so
+    # far was still tested and saved, within the share of the budget kept back for the test split.
+    BUDGET_EXHAUSTED = "budget_exhausted", "Budget exhausted"
 
 
-FINISHED_STATUSES = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.PARTIAL)
+FINISHED_STATUSES = (
+    JobStatus.SUCCEEDED,
+    JobStatus.FAILED,
+    JobStatus.CANCELLED,
+    JobStatus.PARTIAL,
+    JobStatus.BUDGET_EXHAUSTED,
+)
 
 
 class StepStatus(models.TextChoices):
@@ -52,7 +61,7 @@ class BackgroundJob(models.Model):
     """
 
     team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="+")
-    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED)
     attempts = models.PositiveSmallIntegerField(default=0)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     progress = models.FloatField(default=0.0, help_text="Fraction done, 0 to 1.")
@@ -108,6 +117,11 @@ class OptimizationRun(BackgroundJob):
     best_score = models.FloatField(null=True, blank=True, help_text="Best version on the validation split.")
     baseline_test_score = models.FloatField(null=True, blank=True)
     best_test_score = models.FloatField(null=True, blank=True)
+    estimate = models.JSONField(default=dict, blank=True, help_text="Most calls, tokens and cost, before the start.")
+    # The engine's state after its last completed step: a restarted worker resumes from here.
+    checkpoint = models.JSONField(null=True, blank=True)
+    stop_reason = models.CharField(max_length=200, blank=True, help_text="Why the search stopped.")
+    report = models.JSONField(default=dict, blank=True, help_text="Scores, intervals, usage and the prompt diff.")
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -162,7 +176,9 @@ class Candidate(models.Model):
     """A prompt the optimizer proposed; it becomes a version only if accepted."""
 
     iteration = models.ForeignKey(Iteration, on_delete=models.CASCADE, related_name="candidates")
+    key = models.CharField(max_length=32, help_text="Content hash: the same prompt has the same key everywhere.")
     content = models.JSONField(help_text="Proposed version content (instruction, template, demonstrations…).")
+    params = models.JSONField(default=dict, blank=True, help_text="What the strategy chose, e.g. a demo set.")
     version = models.ForeignKey(
         "prompts.PromptVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -175,6 +191,7 @@ class Candidate(models.Model):
 
     class Meta:
         ordering = ["iteration", "id"]
+        constraints = [models.UniqueConstraint(fields=["iteration", "key"], name="candidate_key_unique_in_iteration")]
 
     def __str__(self) -> str:
         return f"Candidate {self.pk} ({'accepted' if self.accepted else 'rejected'})"
@@ -187,6 +204,10 @@ class EvaluationRun(BackgroundJob):
     dataset_version = models.ForeignKey("prompts.DatasetVersion", on_delete=models.CASCADE, related_name="+")
     split = models.CharField(max_length=10, choices=[(s.value, s.value.title()) for s in Split])
     config = models.JSONField(default=dict, help_text="Validated metric and provider configuration.")
+    # Set on the two test-split evaluations (baseline and winner) an optimization run ends with.
+    optimization_run = models.ForeignKey(
+        OptimizationRun, null=True, blank=True, on_delete=models.CASCADE, related_name="test_evaluations"
+    )
     example_count = models.PositiveIntegerField(default=0)
     scored_count = models.PositiveIntegerField(default=0, help_text="Examples with a score (not failed).")
     score = models.FloatField(null=True, blank=True)

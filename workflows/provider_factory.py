@@ -5,7 +5,25 @@ from __future__ import annotations
 from django.conf import settings
 
 from prompts.models import Provider as ProviderName
+from workflows.engine.strategies.vertex import VertexSettings
+from workflows.gateway.budget import ModelPrice
 from workflows.gateway.providers.base import Provider, ProviderConfigError
+
+
+def model_prices() -> dict[str, ModelPrice]:
+    """Prices per million tokens by model name, from settings (models without one count as free)."""
+    return {name: ModelPrice(*price) for name, price in settings.MODEL_PRICES_PER_MILLION_TOKENS.items()}
+
+
+def vertex_settings() -> VertexSettings | None:
+    """Where the Vertex AI prompt optimizer runs, when Vertex is configured at all."""
+    if not settings.VERTEX_PROJECT:
+        return None
+    return VertexSettings(
+        project=settings.VERTEX_PROJECT,
+        location=settings.VERTEX_LOCATION,
+        credentials_file=str(settings.VERTEX_CREDENTIALS_FILE) if settings.VERTEX_CREDENTIALS_FILE else None,
+    )
 
 
 def provider_build(*, name: str, model: str = "", probe: bool = False) -> Provider:

@@ -6,6 +6,7 @@ from typing import TypeVar
 
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from accounts.models import Team
@@ -13,10 +14,15 @@ from accounts.services import ensure_can_write
 from promptopt.errors import ConflictError, InvalidInputError
 from prompts.models import DatasetVersion, Example, PromptVersion
 from prompts.placeholders import template_variables
+from prompts.rendering import PromptSpec, RenderError, render
 from prompts.splits import Split
+from workflows.engine.config import run_config_parse
+from workflows.engine.estimate import run_estimate
+from workflows.engine.strategies.registry import strategies_build
 from workflows.evaluation_config import evaluation_config_parse
 from workflows.models import EvaluationRun, JobStatus, OptimizationRun
-from workflows.provider_factory import provider_build
+from workflows.provider_factory import model_prices, provider_build, vertex_settings
+from workflows.run_budget import held_out_reserve_calls
 
 Job = TypeVar("Job", OptimizationRun, EvaluationRun)
 
@@ -64,6 +70,20 @@ def _enqueue_evaluation(evaluation_id: int) -> None:
     )
 
 
+def _check_same_team(team: Team, version: PromptVersion, dataset_version: DatasetVersion) -> None:
+    if version.prompt.team_id != team.pk or dataset_version.dataset.team_id != team.pk:
+        raise InvalidInputError("the prompt version and the dataset version must belong to the team")
+
+
+def _check_template_inputs(version: PromptVersion, dataset_version: DatasetVersion) -> None:
+    missing = [name for name in template_variables(version.template) if name not in dataset_version.input_fields]
+    if missing:
+        raise InvalidInputError(
+            f"template: {', '.join(repr(m) for m in missing)} not among the dataset's inputs "
+            f"({', '.join(dataset_version.input_fields)})"
+        )
+
+
 @transaction.atomic
 def evaluation_create(
     *,
@@ -80,16 +100,10 @@ def evaluation_create(
     `enqueue=False` leaves it queued for a foreground runner (the `evaluate` command) to claim.
     """
     ensure_can_write(user=created_by, team=team)
-    if version.prompt.team_id != team.pk or dataset_version.dataset.team_id != team.pk:
-        raise InvalidInputError("the prompt version and the dataset version must belong to the team")
+    _check_same_team(team, version, dataset_version)
     parsed = evaluation_config_parse(dict(config))
     provider_build(name=parsed.provider or version.provider, model=parsed.model or version.model_name, probe=True)
-    missing = [name for name in template_variables(version.template) if name not in dataset_version.input_fields]
-    if missing:
-        raise InvalidInputError(
-            f"template: {', '.join(repr(m) for m in missing)} not among the dataset's inputs "
-            f"({', '.join(dataset_version.input_fields)})"
-        )
+    _check_template_inputs(version, dataset_version)
     if not Example.objects.filter(version=dataset_version, split=split).exists():
         raise InvalidInputError(f"split: {dataset_version} has no {split} examples")
     evaluation = EvaluationRun(
@@ -105,3 +119,98 @@ def evaluation_create(
     if enqueue:
         transaction.on_commit(lambda: _enqueue_evaluation(evaluation.pk))
     return evaluation
+
+
+def _enqueue_run(run_id: int) -> None:
+    from django_q.tasks import async_task
+
+    async_task("workflows.tasks.optimization_run_task", run_id, q_options={"task_name": f"optimization-run-{run_id}"})
+
+
+# A run needs at least this many rows in each split: a minibatch and a paired comparison need two.
+MINIMUM_ROWS = {Split.TRAIN: 2, Split.VALIDATION: 2, Split.TEST: 1}
+
+
+def _split_sizes(dataset_version: DatasetVersion) -> dict[str, int]:
+    counts = dict(
+        Example.objects.filter(version=dataset_version).values_list("split").annotate(rows=Count("pk")).order_by()
+    )
+    return {split.value: counts.get(split.value, 0) for split in Split}
+
+
+def _prompt_tokens_estimate(version: PromptVersion, dataset_version: DatasetVersion) -> int:
+    """A rough token count of one rendered prompt (four characters a token), from the first train row."""
+    example = Example.objects.filter(version=dataset_version, split=Split.TRAIN).order_by("position").first()
+    if example is None:
+        return 0
+    try:
+        rendered = render(PromptSpec.from_content(version.content()), example.inputs)
+    except RenderError:
+        return 0
+    return max(1, len(rendered.completion_text) // 4)
+
+
+@transaction.atomic
+def run_create(
+    *,
+    team: Team,
+    version: PromptVersion,
+    dataset_version: DatasetVersion,
+    config: dict[str, object],
+    created_by: User | None,
+    enqueue: bool = True,
+) -> OptimizationRun:
+    """Validate a run completely before any model call, estimate its cost, then queue it (after commit).
+
+    `enqueue=False` leaves it queued for a foreground runner (the `optimize` command) to claim.
+    """
+    ensure_can_write(user=created_by, team=team)
+    _check_same_team(team, version, dataset_version)
+    parsed = run_config_parse(dict(config))
+    task_provider = parsed.task_provider or version.provider
+    provider_build(name=task_provider, model=parsed.task_model or version.model_name, probe=True)
+    if parsed.optimizer_provider:
+        provider_build(name=parsed.optimizer_provider, model=parsed.optimizer_model or "", probe=True)
+    strategies_build(
+        parsed.strategies,
+        optimizer_available=bool(parsed.optimizer_provider),
+        vertex=vertex_settings(),
+        max_demos=parsed.max_demos,
+    )
+    _check_template_inputs(version, dataset_version)
+    sizes = _split_sizes(dataset_version)
+    for split, minimum in MINIMUM_ROWS.items():
+        if sizes[split] < minimum:
+            raise InvalidInputError(
+                f"dataset: {dataset_version} has {sizes[split]} {split} rows; an optimization run needs at least "
+                f"{minimum}"
+            )
+    reserve = held_out_reserve_calls(sizes[Split.TEST])
+    if parsed.budget.max_calls is not None and parsed.budget.max_calls <= reserve:
+        raise InvalidInputError(
+            f"budget.max_calls: {parsed.budget.max_calls} leaves nothing for the search once the {reserve} calls "
+            f"that score baseline and winner on the {sizes[Split.TEST]} test rows are kept back"
+        )
+    model_name = parsed.task_model or version.model_name
+    estimate = run_estimate(
+        parsed,
+        train_size=sizes[Split.TRAIN],
+        validation_size=sizes[Split.VALIDATION],
+        test_size=sizes[Split.TEST],
+        prompt_tokens=_prompt_tokens_estimate(version, dataset_version),
+        price=model_prices().get(model_name),
+    )
+    run = OptimizationRun(
+        team=team,
+        prompt=version.prompt,
+        baseline_version=version,
+        dataset_version=dataset_version,
+        config=parsed.model_dump(mode="json"),
+        estimate=estimate.as_dict(),
+        created_by=created_by,
+    )
+    run.full_clean()
+    run.save()
+    if enqueue:
+        transaction.on_commit(lambda: _enqueue_run(run.pk))
+    return run

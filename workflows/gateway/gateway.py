@@ -94,8 +94,13 @@ class Gateway:
         fresh: bool = False,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        ledger: BudgetLedger | None = None,
     ) -> None:
-        """`fresh=True` never reads the cache (a run asked for new samples) but still fills it."""
+        """`fresh=True` never reads the cache (a run asked for new samples) but still fills it.
+
+        `ledger` shares one budget between gateways (a run's task and optimizer models spend from one
+        budget); without it the gateway keeps its own ledger for `budget`.
+        """
         budget = budget or Budget()
         self._provider = provider
         self._provider_name = provider.name
@@ -107,7 +112,7 @@ class Gateway:
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
         self._clock = clock
-        self._ledger = BudgetLedger(budget, clock=clock)
+        self._ledger = ledger if ledger is not None else BudgetLedger(budget, clock=clock)
         self._wait_allowance = WaitAllowance(self._retry.max_total_wait_seconds)
         self._price = (prices or {}).get(self._model)
         if self._price is None and budget.max_cost_usd is not None:

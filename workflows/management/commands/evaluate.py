@@ -13,25 +13,11 @@ from tqdm import tqdm
 
 from promptopt.errors import PromptOptError
 from prompts.management.commands._options import error_messages, resolve_team, resolve_user
-from prompts.selectors import dataset_get, dataset_version_latest, version_resolve
+from prompts.selectors import version_resolve
 from prompts.splits import Split
 from workflows.evaluation_runner import evaluation_execute
+from workflows.management.commands._options import dataset_version_option, metric_option
 from workflows.services import evaluation_create
-
-
-def _metric_option(text: str | None) -> dict[str, Any] | None:
-    """`--metric exact_match` or a JSON config such as `--metric '{"name": "regex", "pattern": "..."}'`."""
-    if not text:
-        return None
-    if text.lstrip().startswith("{"):
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise CommandError(f"--metric: not valid JSON ({error.msg} at character {error.pos})") from None
-        if not isinstance(value, dict):
-            raise CommandError("--metric: a JSON metric config must be an object")
-        return value
-    return {"name": text}
 
 
 class Command(BaseCommand):
@@ -58,15 +44,8 @@ class Command(BaseCommand):
         user = resolve_user(options["username"])
         try:
             version = version_resolve(team=team, reference=options["prompt"])
-            dataset = dataset_get(team=team, slug=options["dataset"])
-            dataset_version = (
-                dataset.versions.filter(number=options["dataset_version"]).first()
-                if options["dataset_version"]
-                else dataset_version_latest(dataset=dataset)
-            )
-            if dataset_version is None:
-                raise CommandError(f"--dataset: {dataset.slug} has no such version")
-            metric = _metric_option(options["metric"]) or (
+            dataset_version = dataset_version_option(team, options["dataset"], options["dataset_version"])
+            metric = metric_option(options["metric"]) or (
                 {"name": "choice", "choices": list(version.output_choices)}
                 if version.output_choices
                 else {"name": "any_answer"}

@@ -1,0 +1,176 @@
+"""The five-step loop: steps in order, significance-gated acceptance, stopping rules, budgets, resumes."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.engine.engine_support import (
+    BASELINE,
+    MemoryRecorder,
+    SentimentProvider,
+    WorkerKilled,
+    build_engine,
+    search_data,
+)
+from workflows.engine.config import RunConfig
+from workflows.engine.content import PromptContent
+from workflows.engine.loop import Engine
+from workflows.engine.scoring import SearchCancelled
+from workflows.engine.state import STEP_ORDER, EngineState
+from workflows.engine.strategies.base import Proposal, ProposalContext
+from workflows.gateway.budget import Budget
+from workflows.gateway.cache import InMemoryResponseCache
+
+
+def _search(config: RunConfig | None = None, **kwargs):
+    provider = kwargs.pop("provider", SentimentProvider())
+    recorder = kwargs.pop("recorder", MemoryRecorder())
+    engine, gateway = build_engine(provider=provider, recorder=recorder, config=config, **kwargs)
+    state = engine.search(Engine.initial_state(BASELINE))
+    return state, recorder, provider, gateway
+
+
+def test_it_runs_the_five_steps_in_order_every_iteration():
+    state, recorder, _provider, _gateway = _search(RunConfig(seed=1, iterations=2, patience=5))
+    assert [step for _iteration, step in recorder.started] == list(STEP_ORDER) * 2
+    assert [record.iteration for record in recorder.records] == [1] * 5 + [2] * 5
+    assert state.stop_reason == "completed 2 iterations"
+
+
+def test_it_replaces_the_baseline_only_with_a_candidate_that_wins_beyond_noise():
+    state, recorder, _provider, _gateway = _search(RunConfig(seed=1, iterations=2, patience=5))
+    # The scripted model is right only when its answer is constrained to the labels.
+    assert state.baseline.validation_score == pytest.approx(0.5)
+    assert state.incumbent.validation_score == pytest.approx(1.0)
+    assert state.incumbent.prompt().output_type == "choice"
+    assert set(state.incumbent.prompt().output_choices) == {"positive", "negative"}
+    acceptance = state.acceptances[0]
+    assert acceptance.gain == pytest.approx(0.5)
+    assert acceptance.gain_low > 0
+    accepted = [record for record in recorder.records if record.accepted_key]
+    assert accepted[0].step == "second_evaluation"
+    assert accepted[0].accepted_key == state.incumbent.key
+
+
+class FixedProposals:
+    """A strategy proposing prepared contents, for tests of the acceptance rule."""
+
+    name = "fixed"
+    needs_optimizer = False
+
+    def __init__(self, contents: list[PromptContent]) -> None:
+        self.contents = contents
+        self.contexts: list[ProposalContext] = []
+
+    def propose(self, context: ProposalContext, count: int) -> list[Proposal]:
+        self.contexts.append(context)
+        return [Proposal(content=content, strategy=self.name, rationale="prepared") for content in self.contents]
+
+
+class NoisyProvider(SentimentProvider):
+    """Right on exactly one extra validation row when the template says "carefully": a gain within noise."""
+
+    def generate(self, requests):
+        generations = super().generate(requests)
+        for index, request in enumerate(requests):
+            text = request.prompt.completion_text
+            if "carefully" in text and "validation review 1:" in text:
+                generations[index] = type(generations[index])(text="negative", input_tokens=20, output_tokens=1)
+        return generations
+
+
+def test_it_keeps_the_incumbent_when_the_gain_is_within_noise_unless_a_minimum_gain_allows_it():
+    careful = BASELINE.edit(template="Read carefully. Classify the sentiment of this review: {{text}}")
+    strict = RunConfig(seed=1, iterations=1, candidates_per_iteration=1, survivors=1)
+    state, recorder, _provider, _gateway = _search(
+        strict, provider=NoisyProvider(), strategies=[FixedProposals([careful])]
+    )
+    verdict = recorder.records[-1].summary["candidates"][0]
+    assert verdict["gain"] == pytest.approx(1 / 24)
+    assert verdict["accepted"] is False and verdict["reason"] == "gain within noise"
+    assert state.incumbent.key == BASELINE.key
+
+    lenient = strict.model_copy(update={"min_gain": 0.04})
+    state, _recorder, _provider, _gateway = _search(
+        lenient, provider=NoisyProvider(), strategies=[FixedProposals([careful])]
+    )
+    assert state.incumbent.key == careful.key
+
+
+def test_it_stops_after_patience_iterations_without_improvement():
+    same = [BASELINE.edit(template="Sentiment of: {{text}}")]
+    state, recorder, _provider, _gateway = _search(
+        RunConfig(seed=1, iterations=10, patience=2, candidates_per_iteration=1, survivors=1),
+        strategies=[FixedProposals(same)],
+    )
+    assert state.stop_reason == "no improvement in 2 iterations (patience)"
+    assert max(record.iteration for record in recorder.records) == 2
+
+
+def test_it_stops_once_the_target_score_is_reached():
+    state, recorder, _provider, _gateway = _search(RunConfig(seed=1, iterations=10, target_score=0.9))
+    assert state.stop_reason.startswith("reached the target score 0.9")
+    assert max(record.iteration for record in recorder.records) == 1
+
+
+def test_it_stops_when_the_budget_is_exhausted_and_says_so():
+    state, recorder, _provider, gateway = _search(RunConfig(seed=1, iterations=5), budget=Budget(max_calls=30))
+    assert state.budget_exhausted
+    assert "max_calls 30" in state.stop_reason
+    assert gateway.usage.calls == 30
+    assert recorder.records[-1].summary["stopped"] == state.stop_reason
+
+
+def test_a_cancel_stops_the_search_within_a_step():
+    provider = SentimentProvider()
+    with pytest.raises(SearchCancelled):
+        _search(RunConfig(seed=1), provider=provider, should_stop=lambda: provider.calls >= 5)
+    assert provider.calls <= 5 + 16  # at most one more chunk after the request
+
+
+def test_the_same_seed_gives_the_same_search_and_another_seed_another_minibatch():
+    first, _recorder, _p, _g = _search(RunConfig(seed=3, iterations=2, patience=5))
+    second, _recorder, _p, _g = _search(RunConfig(seed=3, iterations=2, patience=5))
+    assert first.model_dump() == second.model_dump()
+    other, _recorder, _p, _g = _search(RunConfig(seed=4, iterations=2, patience=5))
+    assert other.minibatch_ids != first.minibatch_ids
+
+
+@pytest.mark.parametrize("crash_after", [1, 3, 4, 5, 7])
+def test_a_search_resumed_from_its_last_checkpoint_ends_exactly_like_an_uninterrupted_one(crash_after):
+    config = RunConfig(seed=2, iterations=2, patience=5)
+    uninterrupted, full_recorder, full_provider, _g = _search(config)
+
+    cache = InMemoryResponseCache()  # the team's call cache survives a worker's death (it is in the database)
+    provider = SentimentProvider()
+    crashing = MemoryRecorder(crash_after=crash_after)
+    engine, _gateway = build_engine(provider=provider, recorder=crashing, config=config, cache=cache)
+    with pytest.raises(WorkerKilled):
+        engine.search(Engine.initial_state(BASELINE))
+    checkpoint = EngineState.model_validate(crashing.checkpoints[-1])
+
+    resumed_recorder = MemoryRecorder()
+    engine, _gateway = build_engine(provider=provider, recorder=resumed_recorder, config=config, cache=cache)
+    resumed = engine.search(checkpoint)
+
+    assert resumed.model_dump(exclude={"usage"}) == uninterrupted.model_dump(exclude={"usage"})
+    steps = [(record.iteration, record.step) for record in (*crashing.records, *resumed_recorder.records)]
+    assert steps == [(record.iteration, record.step) for record in full_recorder.records]  # none repeated
+    assert provider.calls == full_provider.calls  # the crash cost no extra model calls
+
+
+def test_the_estimate_bounds_the_calls_a_run_makes():
+    from workflows.engine.estimate import run_estimate
+
+    config = RunConfig(seed=1, iterations=3, patience=5)
+    _state, _recorder, provider, _gateway = _search(config)
+    data = search_data()
+    estimate = run_estimate(
+        config,
+        train_size=len(data.train),
+        validation_size=len(data.validation),
+        test_size=0,
+        prompt_tokens=20,
+        price=None,
+    )
+    assert provider.calls <= estimate.task_calls

@@ -1,0 +1,313 @@
+"""Optimization runs end to end on the database: validation, checkpoints, the winner, the locked test split,
+resumes after a killed worker, the attempt limit, cancelling, and the `optimize` command."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from promptopt.errors import InvalidInputError, PermissionDeniedError
+from prompts.importers import ImportOptions
+from prompts.models import PromptVersion, VersionSource
+from prompts.services import VersionDraft, dataset_version_import, prompt_create
+from tests.engine.engine_support import TEST_MARKER, SentimentProvider, WorkerKilled
+from workflows.jobs import jobs_reap
+from workflows.models import (
+    Candidate,
+    EvaluationRun,
+    Iteration,
+    IterationStep,
+    JobStatus,
+    OptimizationRun,
+    Prediction,
+)
+from workflows.run_recorder import RunRecorder
+from workflows.run_runner import run_execute
+from workflows.services import run_cancel, run_create
+
+
+def _rows() -> str:
+    lines = ["text,target,split"]
+    for split, count in (("train", 30), ("validation", 24), ("test", 20)):
+        for index in range(count):
+            positive = index % 2 == 0
+            marker = f" {TEST_MARKER}" if split == "test" else ""
+            word = "good" if positive else "bad"
+            lines.append(
+                f"{split} review {index}: a {word} film{marker},{'positive' if positive else 'negative'},{split}"
+            )
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def setup(team, editor):
+    prompt = prompt_create(
+        team=team,
+        name="Sentiment",
+        created_by=editor,
+        first_version=VersionDraft(template="Classify the sentiment of this review: {{text}}"),
+    )
+    dataset_version = dataset_version_import(
+        team=team,
+        dataset_name="Reviews",
+        file_name="reviews.csv",
+        content=_rows().encode(),
+        options=ImportOptions(),
+        created_by=editor,
+    ).version
+    return {"team": team, "editor": editor, "version": prompt.versions.get(), "dataset_version": dataset_version}
+
+
+@pytest.fixture
+def provider(monkeypatch):
+    scripted = SentimentProvider()
+    monkeypatch.setattr("workflows.run_runner.provider_build", lambda **kwargs: scripted)
+    monkeypatch.setattr("workflows.services.provider_build", lambda **kwargs: scripted)
+    return scripted
+
+
+def _create(setup, **config):
+    return run_create(
+        team=setup["team"],
+        version=setup["version"],
+        dataset_version=setup["dataset_version"],
+        config={"seed": 1, "iterations": 2, "patience": 5, **config},
+        created_by=setup["editor"],
+        enqueue=False,
+    )
+
+
+def test_it_refuses_a_bad_config_before_any_call(setup, provider):
+    with pytest.raises(InvalidInputError, match=r"iterations: Input should be greater than or equal to 1"):
+        _create(setup, iterations=0)
+    with pytest.raises(InvalidInputError, match="unknown strategy 'gradient'"):
+        _create(setup, strategies=["gradient"])
+    with pytest.raises(InvalidInputError, match="needs an optimizer model"):
+        _create(setup, strategies=["critique"])
+    with pytest.raises(InvalidInputError, match=r"budget\.max_calls: 40 leaves nothing for the search"):
+        _create(setup, budget={"max_calls": 40})
+    with pytest.raises(InvalidInputError, match="colour"):
+        _create(setup, colour="blue")
+    assert provider.calls == 0
+    assert not OptimizationRun.objects.exists()
+
+
+def test_it_refuses_a_dataset_of_another_team_and_a_viewer(setup, provider, other_team, viewer):
+    with pytest.raises(InvalidInputError, match="must belong to the team"):
+        run_create(
+            team=other_team,
+            version=setup["version"],
+            dataset_version=setup["dataset_version"],
+            config={},
+            created_by=None,
+            enqueue=False,
+        )
+    with pytest.raises(PermissionDeniedError):
+        run_create(
+            team=setup["team"],
+            version=setup["version"],
+            dataset_version=setup["dataset_version"],
+            config={},
+            created_by=viewer,
+            enqueue=False,
+        )
+
+
+def test_it_estimates_the_most_calls_before_the_start(setup, provider):
+    run = _create(setup)
+    assert run.estimate["test_calls"] == 40
+    assert run.estimate["calls"] >= 40 + 24
+    assert run.status == JobStatus.QUEUED
+
+
+def test_a_run_finds_a_better_version_saves_it_and_proves_it_on_the_test_split(setup, provider):
+    run = run_execute(run_id=_create(setup).pk)
+
+    assert run.status == JobStatus.SUCCEEDED, run.error_message
+    assert run.baseline_score == pytest.approx(0.5) and run.best_score == pytest.approx(1.0)
+    assert run.baseline_test_score == pytest.approx(0.5) and run.best_test_score == pytest.approx(1.0)
+    winner = run.best_version
+    assert winner.source == VersionSource.OPTIMIZER
+    assert winner.parent == setup["version"] and winner.number == 2
+    assert winner.output_type == "choice"
+    assert winner.commit_message.startswith(f"Optimization run {run.pk}: ")
+    report = run.report
+    assert report["test_difference"]["mean"] == pytest.approx(0.5)
+    assert report["test_difference"]["low"] > 0
+    assert report["test_difference"]["mcnemar_p"] < 0.01
+    assert "+output: choice" in report["diff"]
+    # Two evaluation runs hold the test predictions, one per prompt.
+    evaluations = EvaluationRun.objects.filter(optimization_run=run).order_by("pk")
+    assert [evaluation.version for evaluation in evaluations] == [setup["version"], winner]
+    assert [evaluation.predictions.count() for evaluation in evaluations] == [20, 20]
+    # Five visible steps per iteration, each with its checkpoint.
+    assert Iteration.objects.filter(run=run).count() == 2
+    steps = IterationStep.objects.filter(iteration__run=run)
+    assert steps.count() == 10 and set(steps.values_list("status", flat=True)) <= {"succeeded", "skipped"}
+    assert Candidate.objects.filter(iteration__run=run, accepted=True).count() == 1
+    assert run.calls == provider.calls
+
+
+def test_no_search_step_ever_touched_a_test_row(setup, provider):
+    run = run_execute(run_id=_create(setup, iterations=3).pk)
+    assert run.status == JobStatus.SUCCEEDED
+    search_predictions = Prediction.objects.filter(step__iteration__run=run)
+    assert search_predictions.exists()
+    assert not search_predictions.filter(example__split="test").exists()
+    test_prompts = [text for text in provider.seen if TEST_MARKER in text]
+    # The held-out rows were sent exactly twice each (baseline and winner), all after the search.
+    assert len(test_prompts) == 40
+    first_test_call = next(index for index, text in enumerate(provider.seen) if TEST_MARKER in text)
+    assert all(TEST_MARKER in text for text in provider.seen[first_test_call:])
+    for candidate in Candidate.objects.filter(iteration__run=run):
+        assert TEST_MARKER not in json.dumps(candidate.content)
+
+
+def _crash_after(monkeypatch, steps: int) -> None:
+    original = RunRecorder.step_finished
+    finished = {"count": 0}
+
+    def step_finished(self, record, state):
+        original(self, record, state)
+        finished["count"] += 1
+        if finished["count"] == steps:
+            raise WorkerKilled
+
+    monkeypatch.setattr(RunRecorder, "step_finished", step_finished)
+
+
+def _lapse(run: OptimizationRun) -> None:
+    OptimizationRun.objects.filter(pk=run.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+
+
+@pytest.mark.parametrize("crash_after", [2, 5, 8])
+def test_a_killed_worker_s_run_resumes_from_its_checkpoint_and_ends_like_an_uninterrupted_one(
+    setup, provider, monkeypatch, crash_after
+):
+    reference = run_execute(run_id=_create(setup).pk)
+    reference_calls = provider.calls
+
+    run = _create(setup, seed=1)
+    with monkeypatch.context() as patch:
+        _crash_after(patch, crash_after)
+        with pytest.raises(WorkerKilled):
+            run_execute(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.status == JobStatus.RUNNING and run.attempts == 1
+    finished_before = {
+        (step.iteration.index, step.kind): step.finished_at
+        for step in IterationStep.objects.filter(iteration__run=run, status="succeeded")
+    }
+    assert len(finished_before) == crash_after
+
+    assert run_execute(run_id=run.pk) is None  # the lease still stands: nobody may take it yet
+    _lapse(run)
+    resumed = run_execute(run_id=run.pk)
+
+    assert resumed.status == JobStatus.SUCCEEDED and resumed.attempts == 2
+    assert resumed.best_version == reference.best_version
+    assert resumed.best_test_score == reference.best_test_score
+    assert resumed.report["test_difference"] == reference.report["test_difference"]
+    steps = IterationStep.objects.filter(iteration__run=run)
+    assert steps.count() == 10  # no step row duplicated
+    for step in steps.filter(status="succeeded"):
+        key = (step.iteration.index, step.kind)
+        if key in finished_before:
+            assert step.finished_at == finished_before[key]  # finished steps were not run again
+    # Same predictions as the uninterrupted run, none duplicated.
+    assert (
+        Prediction.objects.filter(step__iteration__run=run).count()
+        == Prediction.objects.filter(step__iteration__run=reference).count()
+    )
+    # Everything answered before the crash came from the team's cache: the second run made no new calls.
+    assert provider.calls == reference_calls
+
+
+def test_a_run_that_keeps_killing_its_worker_fails_after_the_attempt_limit(setup, provider, monkeypatch, settings):
+    settings.JOB_MAX_ATTEMPTS = 2
+    run = _create(setup)
+    for _attempt in range(2):
+        with monkeypatch.context() as patch:
+            _crash_after(patch, 1)
+            with pytest.raises(WorkerKilled):
+                run_execute(run_id=run.pk)
+        _lapse(run)
+    resent = []
+    counts = jobs_reap(enqueue=lambda model, job_id: resent.append((model, job_id)))
+    run.refresh_from_db()
+    assert counts["failed"] == 1 and resent == []
+    assert run.status == JobStatus.FAILED
+    assert "giving up after 2 attempts" in run.error_message
+    assert run_execute(run_id=run.pk) is None
+
+
+def test_the_reaper_hands_a_lapsed_run_to_a_new_worker(setup, provider, monkeypatch):
+    run = _create(setup)
+    with monkeypatch.context() as patch:
+        _crash_after(patch, 1)
+        with pytest.raises(WorkerKilled):
+            run_execute(run_id=run.pk)
+    resent = []
+    assert jobs_reap(enqueue=lambda model, job_id: resent.append((model, job_id))) == {"failed": 0, "resent": 0}
+    _lapse(run)
+    jobs_reap(enqueue=lambda model, job_id: resent.append((model, job_id)))
+    assert resent == [(OptimizationRun, run.pk)]
+
+
+def test_a_cancel_takes_effect_within_one_step_and_keeps_what_was_done(setup, provider, monkeypatch, editor):
+    run = _create(setup)
+    original = RunRecorder.step_finished
+
+    def step_finished(self, record, state):
+        original(self, record, state)
+        if record.step == "evaluation":
+            run_cancel(run=run, cancelled_by=editor)
+
+    monkeypatch.setattr(RunRecorder, "step_finished", step_finished)
+    finished = run_execute(run_id=run.pk)
+    assert finished.status == JobStatus.CANCELLED
+    assert list(IterationStep.objects.filter(iteration__run=run).values_list("kind", "status")) == [
+        ("primary_inference", "succeeded"),
+        ("evaluation", "succeeded"),
+    ]
+    assert not EvaluationRun.objects.filter(optimization_run=run).exists()
+
+
+def test_a_budget_stop_still_tests_and_reports_the_best_so_far(setup, provider):
+    run = run_execute(run_id=_create(setup, iterations=5, budget={"max_calls": 120}).pk)
+    assert run.status == JobStatus.BUDGET_EXHAUSTED
+    assert "max_calls" in run.stop_reason
+    assert run.calls <= 120
+    assert run.report["test_complete"] is True
+
+
+def test_the_optimize_command_prints_the_report_and_writes_json(setup, provider, tmp_path, capsys):
+    output = tmp_path / "report.json"
+    call_command(
+        "optimize",
+        "--team",
+        setup["team"].slug,
+        "--prompt",
+        setup["version"].prompt.slug,
+        "--dataset",
+        setup["dataset_version"].dataset.slug,
+        "--iterations",
+        "2",
+        "--seed",
+        "1",
+        "--json",
+        str(output),
+    )
+    printed = capsys.readouterr().out
+    assert "estimate before the start" in printed
+    assert "test difference (winner - baseline): +0.500" in printed
+    assert "McNemar p" in printed
+    assert "+output: choice" in printed
+    data = json.loads(output.read_text())
+    assert data["status"] == "succeeded"
+    assert data["winner"]["content"]["output_type"] == "choice"
+    assert PromptVersion.objects.filter(prompt=setup["version"].prompt).count() == 2

@@ -1,0 +1,70 @@
+"""A run's configuration, validated with pydantic before the run is created and stored on it as JSON."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from promptopt.errors import InvalidInputError
+from workflows.evaluation_config import BudgetConfig
+from workflows.metrics import parse_metric_config
+
+
+class RunConfig(BaseModel):
+    """Every knob of the search; defaults suit the embedded model on a dataset of a few hundred rows."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    metric: dict[str, Any] = Field(default_factory=lambda: {"name": "normalized_match"})
+    strategies: list[str] = Field(default_factory=lambda: ["auto"], min_length=1)
+    iterations: int = Field(default=4, ge=1, le=100, description="Most iterations of the five steps.")
+    patience: int = Field(default=2, ge=1, description="Stop after this many iterations without a new incumbent.")
+    target_score: float | None = Field(default=None, ge=0.0, le=1.0, description="Stop once validation reaches it.")
+    minibatch_size: int = Field(default=8, ge=2, le=500)
+    candidates_per_iteration: int = Field(default=6, ge=1, le=50)
+    survivors: int = Field(default=2, ge=1, le=20, description="Candidates scored on validation per iteration.")
+    selection: Literal["halving", "ucb"] = "halving"
+    beam_size: int = Field(default=3, ge=1, le=20)
+    # A candidate replaces the incumbent when the paired bootstrap interval of its gain lies above zero, or —
+    # when set — when its mean gain on validation reaches this many points (0.05 = five points).
+    min_gain: float | None = Field(default=None, gt=0.0, le=1.0)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+    validation_limit: int | None = Field(default=None, ge=2, description="Score at most this many validation rows.")
+    max_demos: int = Field(default=8, ge=0, le=16, description="Most demonstrations in one candidate.")
+    seed: int = 0
+    task_provider: str | None = None  # None: the baseline version's provider and model
+    task_model: str | None = None
+    optimizer_provider: str | None = None  # None: no optimizer model (mutations and demos still work)
+    optimizer_model: str | None = None
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    fresh: bool = False
+
+    @field_validator("metric")
+    @classmethod
+    def _metric_parses(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            parse_metric_config(value)
+        except InvalidInputError as error:
+            raise ValueError(str(error)) from None
+        return value
+
+    @model_validator(mode="after")
+    def _models_come_with_providers(self) -> RunConfig:
+        if self.optimizer_model and not self.optimizer_provider:
+            raise ValueError("optimizer_model needs optimizer_provider")
+        if self.survivors > self.candidates_per_iteration:
+            raise ValueError("survivors cannot exceed candidates_per_iteration")
+        return self
+
+
+def run_config_parse(data: dict[str, Any]) -> RunConfig:
+    """The validated config, or InvalidInputError naming each bad field."""
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as error:
+        lines = []
+        for item in error.errors():
+            where = ".".join(str(part) for part in item["loc"]) or "config"
+            lines.append(f"{where}: {item['msg'].removeprefix('Value error, ')}")
+        raise InvalidInputError("; ".join(lines)) from None

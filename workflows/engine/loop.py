@@ -1,0 +1,454 @@
+"""The five-step search loop: primary inference, evaluation, optimizer proposals, refined inference, second
+evaluation — checkpointed after every step through a recorder, resumable from any checkpoint.
+
+The engine sees only `SearchData` (train and validation). The test split is scored by `final_test` after
+`search()` has returned, by the caller; nothing here can reach it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from workflows.engine.config import RunConfig
+from workflows.engine.content import PromptContent
+from workflows.engine.data import EngineExample, SearchData, label_set
+from workflows.engine.scoring import Scorer, mean_score
+from workflows.engine.state import STEP_ORDER, Acceptance, CandidateState, EngineState, Scored, StepName, UsageState
+from workflows.engine.strategies.base import HistoryEntry, Observation, OptimizerModel, ProposalContext, Strategy
+from workflows.engine.strategies.registry import allocate
+from workflows.stats import compare_paired
+
+logger = logging.getLogger("promptopt.engine")
+
+# Bootstrapped demonstrations kept in the checkpoint (model outputs that scored 1.0 on train examples).
+MAX_BOOTSTRAPPED_DEMOS = 64
+
+
+@dataclass
+class StepRecord:
+    """What one step produced, persisted by the recorder in one transaction together with the state."""
+
+    iteration: int
+    step: StepName
+    summary: dict[str, Any] = field(default_factory=dict)
+    predictions: list[tuple[str, Scored]] = field(default_factory=list)  # (candidate key, scored output)
+    candidates: list[CandidateState] = field(default_factory=list)  # created or updated in this step
+    accepted_key: str | None = None
+    skipped: bool = False
+
+
+class Recorder(Protocol):
+    def step_started(self, iteration: int, step: StepName) -> None: ...
+
+    def step_finished(self, record: StepRecord, state: EngineState) -> None:
+        """Persist the step's rows and the new state atomically: this is the run's checkpoint."""
+        ...
+
+
+ProgressCallback = Callable[[int, StepName, float], None]
+
+
+class Engine:
+    def __init__(
+        self,
+        *,
+        data: SearchData,
+        config: RunConfig,
+        scorer: Scorer,
+        strategies: Sequence[Strategy],
+        recorder: Recorder,
+        usage: Callable[[], UsageState],
+        exhausted_reason: Callable[[], str | None],
+        optimizer: OptimizerModel | None = None,
+        provider_scores_choices: bool = False,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
+        self._data = data
+        self._config = config
+        self._scorer = scorer
+        self._strategies = list(strategies)
+        self._recorder = recorder
+        self._usage = usage
+        self._exhausted_reason = exhausted_reason
+        self._optimizer = optimizer
+        self._provider_scores_choices = provider_scores_choices
+        self._on_progress = on_progress
+        self._examples = data.by_id()
+        self._labels = label_set(data.train)
+        limit = config.validation_limit
+        self._validation = data.validation[:limit] if limit else data.validation
+
+    @staticmethod
+    def initial_state(baseline: PromptContent) -> EngineState:
+        start = CandidateState.of(baseline)
+        return EngineState(baseline=start, incumbent=start.model_copy(deep=True))
+
+    def search(self, state: EngineState) -> EngineState:
+        """Run steps from the state's checkpoint until a stopping rule fires; returns the final state."""
+        while not state.stop_reason:
+            iteration, step = state.next_step()
+            if step == STEP_ORDER[0]:
+                reason = self._stop_reason(state, starting=iteration)
+                if reason:
+                    state.stop_reason = reason
+                    break
+            self._recorder.step_started(iteration, step)
+            state.iteration = iteration
+            record = self._run_step(state, iteration, step)
+            state.completed_step = step
+            state.usage = self._usage()
+            exhausted = self._exhausted_reason()
+            if exhausted:
+                state.budget_exhausted = True
+                state.stop_reason = exhausted
+                record.summary["stopped"] = exhausted
+            self._recorder.step_finished(record, state)
+            if self._on_progress is not None:
+                done = (iteration - 1) * len(STEP_ORDER) + STEP_ORDER.index(step) + 1
+                self._on_progress(iteration, step, min(1.0, done / (self._config.iterations * len(STEP_ORDER))))
+        logger.info("search stopped: %s", state.stop_reason)
+        return state
+
+    def _stop_reason(self, state: EngineState, *, starting: int) -> str:
+        config = self._config
+        if starting > config.iterations:
+            return f"completed {config.iterations} iterations"
+        if state.iterations_without_improvement >= config.patience:
+            return f"no improvement in {config.patience} iterations (patience)"
+        score = state.incumbent.validation_score
+        if config.target_score is not None and score is not None and score >= config.target_score:
+            return f"reached the target score {config.target_score:g} (validation {score:.3f})"
+        return ""
+
+    def _run_step(self, state: EngineState, iteration: int, step: StepName) -> StepRecord:
+        record = StepRecord(iteration=iteration, step=step)
+        handlers = {
+            "primary_inference": self._primary_inference,
+            "evaluation": self._evaluation,
+            "proposal": self._proposal,
+            "refined_inference": self._refined_inference,
+            "second_evaluation": self._second_evaluation,
+        }
+        handlers[step](state, record)
+        return record
+
+    def _rng(self, iteration: int, purpose: str) -> random.Random:
+        # A string seed is hashed deterministically (not with PYTHONHASHSEED), so reruns and resumes agree.
+        return random.Random(f"{self._config.seed}:{iteration}:{purpose}")  # noqa: S311 - search, not secrets
+
+    # 1. Primary inference: the incumbent on a fresh seeded minibatch of the train split.
+    def _primary_inference(self, state: EngineState, record: StepRecord) -> None:
+        size = min(self._config.minibatch_size, len(self._data.train))
+        minibatch = self._rng(record.iteration, "minibatch").sample(list(self._data.train), size)
+        outputs = self._scorer.infer(state.incumbent.prompt(), minibatch)
+        state.minibatch_ids = [example.id for example in minibatch]
+        state.incumbent_outputs = outputs
+        state.proposals, state.survivors = [], []
+        record.summary = _call_summary(outputs) | {"examples": len(minibatch)}
+
+    # 2. Evaluation: the metric scores those outputs; failures (with feedback) are what the optimizer reads.
+    def _evaluation(self, state: EngineState, record: StepRecord) -> None:
+        scored = self._scorer.evaluate(state.incumbent_outputs, self._examples)
+        state.incumbent_outputs = scored
+        state.incumbent.minibatch_score = mean_score(scored)
+        known = {demo["example_id"] for demo in state.bootstrapped_demos}
+        for item in scored:
+            if item.score == 1.0 and item.example_id not in known and len(known) < MAX_BOOTSTRAPPED_DEMOS:
+                state.bootstrapped_demos.append({"example_id": item.example_id, "output": item.output})
+                known.add(item.example_id)
+        record.predictions = [(state.incumbent.key, item) for item in scored]
+        failures = [item for item in scored if item.score is not None and item.score < 1.0]
+        record.summary = {
+            "score": state.incumbent.minibatch_score,
+            "failures": len(failures),
+            "unscored": sum(item.score is None for item in scored),
+            "feedback": [item.feedback for item in failures[:3] if item.feedback],
+        }
+
+    # 3. Optimizer proposals: the strategy mix proposes new candidates from train data and scores only.
+    def _proposal(self, state: EngineState, record: StepRecord) -> None:
+        context = self._proposal_context(state, record.iteration)
+        seen = {state.incumbent.key, state.baseline.key, *(entry.key for entry in state.history)}
+        proposals: list[CandidateState] = []
+        by_strategy: dict[str, int] = {}
+        for strategy, count in allocate(self._strategies, self._config.candidates_per_iteration, record.iteration):
+            if count <= 0:
+                continue
+            for proposal in strategy.propose(context, count):
+                if proposal.content.key in seen:
+                    continue
+                seen.add(proposal.content.key)
+                proposals.append(
+                    CandidateState.of(
+                        proposal.content,
+                        strategy=proposal.strategy,
+                        rationale=proposal.rationale,
+                        params=dict(proposal.params),
+                    )
+                )
+                by_strategy[proposal.strategy] = by_strategy.get(proposal.strategy, 0) + 1
+        state.proposals = proposals
+        record.candidates = [candidate.model_copy(deep=True) for candidate in proposals]
+        record.summary = {"proposed": len(proposals), "by_strategy": by_strategy}
+
+    def _proposal_context(self, state: EngineState, iteration: int) -> ProposalContext:
+        observations = []
+        for item in sorted(state.incumbent_outputs, key=lambda scored: (scored.score or 0.0, scored.example_id)):
+            if item.score is None:
+                continue
+            example = self._examples[item.example_id]
+            observations.append(
+                Observation(
+                    inputs=example.inputs,
+                    expected=example.expected,
+                    output=item.output,
+                    score=item.score,
+                    feedback=item.feedback,
+                )
+            )
+        history = sorted(
+            (_history_entry(candidate) for candidate in state.history if _best_score(candidate) is not None),
+            key=lambda entry: -entry.score,
+        )
+        train_ids = {example.id for example in self._data.train}
+        demos = tuple(
+            (self._examples[demo["example_id"]].inputs, demo["output"])
+            for demo in state.bootstrapped_demos
+            if demo["example_id"] in train_ids
+        )
+        return ProposalContext(
+            incumbent=state.incumbent.prompt(),
+            incumbent_score=state.incumbent.minibatch_score or 0.0,
+            observations=tuple(observations),
+            train=self._data.train,
+            history=tuple(history),
+            labels=self._labels,
+            input_fields=self._data.input_fields,
+            bootstrapped_demos=demos,
+            provider_scores_choices=self._provider_scores_choices,
+            iteration=iteration,
+            seed=self._config.seed * 1_000 + iteration,
+            optimizer=self._optimizer,
+        )
+
+    # 4. Refined inference: candidates on the same minibatch (paired), more examples for the promising ones.
+    def _refined_inference(self, state: EngineState, record: StepRecord) -> None:
+        if not state.proposals:
+            record.skipped = True
+            record.summary = {"skipped": "no proposals"}
+            return
+        minibatch = [self._examples[example_id] for example_id in state.minibatch_ids]
+        extension = [example for example in self._data.train if example.id not in set(state.minibatch_ids)]
+        self._rng(record.iteration, "extension").shuffle(extension)
+        incumbent_scores = {item.example_id: item.score for item in state.incumbent_outputs}
+        select = self._halving if self._config.selection == "halving" else self._ucb
+        scores = select(state, record, minibatch, extension, incumbent_scores)
+
+        ranked = []
+        for candidate in state.proposals:
+            candidate_scores = scores.get(candidate.key, {})
+            candidate.minibatch_score = _mean(candidate_scores.values())
+            baseline_mean = _mean(incumbent_scores.get(example_id) for example_id in candidate_scores)
+            if candidate.minibatch_score is not None:
+                ranked.append((candidate.minibatch_score, baseline_mean, candidate))
+        ranked.sort(key=lambda item: -item[0])
+        # A candidate goes on to validation only if it did at least as well as the incumbent on the same
+        # examples: validation rows are the expensive part, and a candidate behind on train rarely wins there.
+        state.survivors = [
+            candidate.key
+            for score, baseline_mean, candidate in ranked
+            if baseline_mean is None or score >= baseline_mean
+        ][: self._config.survivors]
+        record.candidates = [candidate.model_copy(deep=True) for candidate in state.proposals]
+        record.summary = {
+            "incumbent": state.incumbent.minibatch_score,
+            "scores": {candidate.key[:8]: candidate.minibatch_score for _s, _b, candidate in ranked},
+            "survivors": [key[:8] for key in state.survivors],
+            "selection": self._config.selection,
+        }
+
+    def _score_into(
+        self,
+        record: StepRecord,
+        scores: dict[str, dict[int, float | None]],
+        candidate: CandidateState,
+        examples: Sequence[EngineExample],
+    ) -> None:
+        scored = self._scorer.score(candidate.prompt(), examples)
+        record.predictions.extend((candidate.key, item) for item in scored)
+        scores.setdefault(candidate.key, {}).update({item.example_id: item.score for item in scored})
+
+    def _halving(
+        self,
+        state: EngineState,
+        record: StepRecord,
+        minibatch: list[EngineExample],
+        extension: list[EngineExample],
+        incumbent_scores: dict[int, float | None],
+    ) -> dict[str, dict[int, float | None]]:
+        """Successive halving: everyone on the minibatch, then the better half on more train rows, and so on."""
+        scores: dict[str, dict[int, float | None]] = {}
+        active = list(state.proposals)
+        batch = minibatch
+        while True:
+            for candidate in active:
+                self._score_into(record, scores, candidate, batch)
+            if len(active) <= self._config.survivors or not extension:
+                return scores
+            active.sort(key=lambda candidate: -(_mean(scores[candidate.key].values()) or 0.0))
+            active = active[: max(self._config.survivors, math.ceil(len(active) / 2))]
+            batch, extension = extension[: len(minibatch)], extension[len(minibatch) :]
+            # The incumbent runs on the new rows too, so every comparison stays paired.
+            incumbent_batch = self._scorer.score(state.incumbent.prompt(), batch)
+            record.predictions.extend((state.incumbent.key, item) for item in incumbent_batch)
+            incumbent_scores.update({item.example_id: item.score for item in incumbent_batch})
+
+    def _ucb(
+        self,
+        state: EngineState,
+        record: StepRecord,
+        minibatch: list[EngineExample],
+        extension: list[EngineExample],
+        incumbent_scores: dict[int, float | None],
+    ) -> dict[str, dict[int, float | None]]:
+        """UCB1 bandit: after the minibatch, extra rows go to the candidate with the highest upper bound."""
+        scores: dict[str, dict[int, float | None]] = {}
+        for candidate in state.proposals:
+            self._score_into(record, scores, candidate, minibatch)
+        pull_size = max(1, len(minibatch) // 2)
+        pulls = len(state.proposals)  # extra pulls: one per candidate on average
+        position = dict.fromkeys((candidate.key for candidate in state.proposals), 0)
+        for _ in range(pulls):
+            total = sum(len(values) for values in scores.values())
+            best = max(state.proposals, key=lambda candidate: _upper_bound(scores[candidate.key], total))
+            start = position[best.key]
+            batch = extension[start : start + pull_size]
+            if not batch:
+                break
+            position[best.key] = start + len(batch)
+            self._score_into(record, scores, best, batch)
+            missing = [example for example in batch if example.id not in incumbent_scores]
+            if missing:
+                incumbent_batch = self._scorer.score(state.incumbent.prompt(), missing)
+                record.predictions.extend((state.incumbent.key, item) for item in incumbent_batch)
+                incumbent_scores.update({item.example_id: item.score for item in incumbent_batch})
+        return scores
+
+    # 5. Second evaluation: survivors on validation; a survivor replaces the incumbent only beyond noise.
+    def _second_evaluation(self, state: EngineState, record: StepRecord) -> None:
+        if not state.incumbent.validation:
+            scored = self._scorer.score(state.incumbent.prompt(), self._validation)
+            record.predictions.extend((state.incumbent.key, item) for item in scored)
+            state.incumbent.validation = {item.example_id: item.score for item in scored}
+            state.incumbent.validation_score = mean_score(scored)
+            if state.incumbent.key == state.baseline.key:
+                state.baseline = state.incumbent.model_copy(deep=True)
+        proposals = {candidate.key: candidate for candidate in state.proposals}
+        verdicts: list[dict[str, Any]] = []
+        best: tuple[float, CandidateState, Any] | None = None
+        for key in state.survivors:
+            candidate = proposals[key]
+            scored = self._scorer.score(candidate.prompt(), self._validation)
+            record.predictions.extend((key, item) for item in scored)
+            candidate.validation = {item.example_id: item.score for item in scored}
+            candidate.validation_score = mean_score(scored)
+            verdict, comparison = self._verdict(state.incumbent, candidate)
+            verdicts.append(verdict)
+            score = candidate.validation_score
+            if verdict["accepted"] and score is not None and (best is None or score > best[0]):
+                best = (score, candidate, comparison)
+        record.summary = {"incumbent": state.incumbent.validation_score, "candidates": verdicts, "accepted": None}
+        state.history.extend(candidate.model_copy(deep=True) for candidate in state.proposals)
+        if best is not None:
+            _score, winner, comparison = best
+            state.acceptances.append(
+                Acceptance(
+                    iteration=record.iteration,
+                    key=winner.key,
+                    strategy=winner.strategy,
+                    rationale=winner.rationale,
+                    validation_score=winner.validation_score or 0.0,
+                    gain=comparison.difference.mean,
+                    gain_low=comparison.difference.low,
+                    gain_high=comparison.difference.high,
+                )
+            )
+            state.incumbent = winner.model_copy(deep=True)
+            state.iterations_without_improvement = 0
+            record.accepted_key = winner.key
+            record.summary["accepted"] = winner.key[:8]
+        else:
+            state.iterations_without_improvement += 1
+        validated = [state.incumbent, *state.beam, *(proposals[key] for key in state.survivors)]
+        unique = {candidate.key: candidate for candidate in validated if candidate.validation_score is not None}
+        state.beam = sorted(unique.values(), key=lambda candidate: -(candidate.validation_score or 0.0))[
+            : self._config.beam_size
+        ]
+        record.candidates = [proposals[key].model_copy(deep=True) for key in state.survivors]
+        if not state.survivors:
+            record.summary["note"] = "no candidate kept up with the incumbent on train"
+
+    def _verdict(self, incumbent: CandidateState, candidate: CandidateState) -> tuple[dict[str, Any], Any]:
+        shared = [
+            example_id
+            for example_id, score in candidate.validation.items()
+            if score is not None and incumbent.validation.get(example_id) is not None
+        ]
+        verdict: dict[str, Any] = {"key": candidate.key[:8], "score": candidate.validation_score, "accepted": False}
+        complete = len(shared) == len(self._validation)
+        if len(shared) < 2:
+            verdict["reason"] = "too few validation rows scored"
+            return verdict, None
+        comparison = compare_paired(
+            [incumbent.validation[example_id] or 0.0 for example_id in shared],
+            [candidate.validation[example_id] or 0.0 for example_id in shared],
+            confidence=self._config.confidence,
+            seed=self._config.seed,
+        )
+        gain = comparison.difference
+        beyond_noise = gain.low > 0 or (self._config.min_gain is not None and gain.mean >= self._config.min_gain)
+        verdict.update(gain=gain.mean, gain_low=gain.low, gain_high=gain.high, p_value=comparison.mcnemar_p)
+        if not complete:
+            verdict["reason"] = "validation incomplete (budget)"
+        elif beyond_noise:
+            verdict["accepted"] = True
+        else:
+            verdict["reason"] = "gain within noise"
+        return verdict, comparison
+
+
+def _upper_bound(values: dict[int, float | None], total_pulls: int) -> float:
+    """UCB1: the mean plus an exploration bonus that shrinks as a candidate gets more rows."""
+    return (_mean(values.values()) or 0.0) + math.sqrt(2 * math.log(total_pulls) / len(values))
+
+
+def _mean(values: Any) -> float | None:
+    present = [value for value in values if value is not None]
+    return sum(present) / len(present) if present else None
+
+
+def _best_score(candidate: CandidateState) -> float | None:
+    return candidate.validation_score if candidate.validation_score is not None else candidate.minibatch_score
+
+
+def _history_entry(candidate: CandidateState) -> HistoryEntry:
+    validated = candidate.validation_score is not None
+    return HistoryEntry(
+        content=candidate.prompt(),
+        score=_best_score(candidate) or 0.0,
+        strategy=candidate.strategy,
+        scored_on="validation" if validated else "minibatch",
+        params=candidate.params,
+    )
+
+
+def _call_summary(outputs: Sequence[Scored]) -> dict[str, Any]:
+    return {
+        "cached": sum(item.cached for item in outputs),
+        "failed": sum(bool(item.error) for item in outputs),
+    }

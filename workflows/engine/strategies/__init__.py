@@ -1,0 +1,1 @@
+"""Strategies that propose candidate prompts, behind one `Strategy.propose` interface."""

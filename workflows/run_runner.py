@@ -1,0 +1,343 @@
+"""Executes an optimization run: claim, search from the last checkpoint, final test, winner saved, report.
+
+The Django side of the engine: it builds the gateways (one budget for the task, optimizer and judge models),
+loads the search data (train and validation only), runs `Engine.search`, and only after that loads the test
+split and scores baseline and winner on it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+
+from promptopt.errors import PromptOptError
+from promptopt.logs import log_context
+from prompts.models import Example, PromptVersion, VersionSource
+from prompts.services import VersionDraft, version_create, version_find_identical
+from prompts.splits import Split
+from workflows.call_cache import TeamCallCache
+from workflows.engine.config import RunConfig, run_config_parse
+from workflows.engine.content import PromptContent
+from workflows.engine.final_test import TestReport, final_test
+from workflows.engine.loop import Engine
+from workflows.engine.optimizer_model import GatewayOptimizerModel
+from workflows.engine.scoring import Scorer, SearchCancelled
+from workflows.engine.state import STEP_ORDER, EngineState, StepName
+from workflows.engine.strategies.registry import strategies_build
+from workflows.gateway.budget import BudgetLedger
+from workflows.gateway.gateway import Gateway
+from workflows.gateway.providers.base import Provider, ProviderConfigError
+from workflows.gateway.types import GenerationRequest
+from workflows.jobs import LeaseHeartbeat, job_claim, job_still_held
+from workflows.metrics import Metric, build_metric, parse_metric_config
+from workflows.metrics.config import LlmJudgeConfig, MetricConfigBase
+from workflows.metrics.judge import LlmJudge
+from workflows.metrics.registry import METRIC_FACTORIES
+from workflows.models import EvaluationRun, JobStatus, OptimizationRun, Prediction
+from workflows.provider_factory import model_prices, provider_build, vertex_settings
+from workflows.run_budget import UsageMeter, final_budget, held_out_reserve_calls, search_budget
+from workflows.run_data import held_out_examples_load, search_data_load
+from workflows.run_recorder import LeaseLost, RunRecorder, prediction_fields
+from workflows.run_report import report_build
+
+logger = logging.getLogger("promptopt.optimization")
+
+# Providers that pick a choice by the log-probability of each label rather than by parsing free text.
+CHOICE_SCORING_PROVIDERS = frozenset({"local", "transformers"})
+
+
+class RunProgress(Protocol):
+    """What a foreground caller (the `optimize` command) is told as the run goes."""
+
+    def step_started(self, iteration: int, step: StepName) -> None: ...
+
+    def examples_done(self, count: int) -> None: ...
+
+    def phase(self, name: str, total: int) -> None: ...
+
+
+def task_provider_for(run: OptimizationRun, config: RunConfig) -> tuple[str, str]:
+    """The task model's provider and model name: the config's override, else the baseline version's."""
+    baseline = run.baseline_version
+    return config.task_provider or baseline.provider, config.task_model or baseline.model_name
+
+
+@dataclass
+class _Models:
+    task_provider: Provider
+    task_gateway: Gateway
+    optimizer_gateway: Gateway | None
+    metric: Metric
+
+
+def _metric_build(config: RunConfig, gateway_for: Callable[[str, str], Gateway]) -> Metric:
+    """The run's metric; an LLM judge calls its model through a gateway on the run's budget."""
+
+    def judge(judge_config: MetricConfigBase) -> Metric:
+        assert isinstance(judge_config, LlmJudgeConfig)  # noqa: S101 - the registry routes by name
+        gateway = gateway_for(judge_config.provider or "", judge_config.model or "")
+
+        def ask(requests: Sequence[GenerationRequest]) -> list[str | None]:
+            return [result.generation.text if result.generation else None for result in gateway.run(requests)]
+
+        return LlmJudge(rubric=judge_config.rubric, ask=ask)
+
+    return build_metric(parse_metric_config(config.metric), {**METRIC_FACTORIES, "llm_judge": judge})
+
+
+def _models_build(run: OptimizationRun, config: RunConfig, ledger: BudgetLedger, task_provider: Provider) -> _Models:
+    cache = TeamCallCache(team=run.team)
+    known_prices = model_prices()
+
+    def gateway(provider: Provider) -> Gateway:
+        return Gateway(provider=provider, cache=cache, prices=known_prices, fresh=config.fresh, ledger=ledger)
+
+    task_gateway = gateway(task_provider)
+    optimizer_gateway = None
+    if config.optimizer_provider:
+        optimizer_gateway = gateway(provider_build(name=config.optimizer_provider, model=config.optimizer_model or ""))
+
+    def judge_gateway(provider_name: str, model: str) -> Gateway:
+        if not provider_name:
+            return task_gateway
+        return gateway(provider_build(name=provider_name, model=model))
+
+    return _Models(task_provider, task_gateway, optimizer_gateway, _metric_build(config, judge_gateway))
+
+
+def run_execute(*, run_id: int, progress: RunProgress | None = None) -> OptimizationRun | None:
+    """Claim and run one optimization to the end; None when another worker holds it or it is finished."""
+    run = job_claim(OptimizationRun, job_id=run_id)
+    if run is None:
+        return None
+    with log_context(run_id=f"run-{run.pk}"):
+        heartbeat = LeaseHeartbeat(run)
+        with heartbeat:
+            try:
+                _execute(run, heartbeat, progress)
+            except SearchCancelled:
+                if heartbeat.lost:
+                    logger.warning("run %s: stopped, another worker has taken it over", run.pk)
+                    return None
+                _finish_without_result(run, JobStatus.CANCELLED, "cancelled; completed steps are kept")
+            except LeaseLost as error:
+                logger.warning("%s", error)
+                return None
+            except (PromptOptError, ProviderConfigError) as error:
+                logger.warning("run %s refused: %s", run.pk, error)
+                _finish_without_result(run, JobStatus.FAILED, str(error))
+            except DatabaseError:
+                # Possibly transient (a lost connection): leave the run to lapse and be resumed by the reaper.
+                logger.exception("run %s: database error; the run will be resumed from its last checkpoint", run.pk)
+                raise
+            except Exception as error:
+                logger.exception("run %s failed", run.pk)
+                _finish_without_result(run, JobStatus.FAILED, f"{type(error).__name__}: {error}")
+    run.refresh_from_db()
+    return run
+
+
+def _finish_without_result(run: OptimizationRun, status: JobStatus, message: str) -> None:
+    OptimizationRun.objects.filter(pk=run.pk, status=JobStatus.RUNNING, attempts=run.attempts).update(
+        status=status, error_message=message[:5000], finished_at=timezone.now(), lease_expires_at=None
+    )
+
+
+def _execute(run: OptimizationRun, heartbeat: LeaseHeartbeat, progress: RunProgress | None) -> None:
+    if run.cancel_requested_at is not None:
+        raise SearchCancelled
+    config = run_config_parse(run.config)
+    data = search_data_load(dataset_version=run.dataset_version)
+    baseline = PromptContent.from_dict(run.baseline_version.content())
+    state = EngineState.model_validate(run.checkpoint) if run.checkpoint else Engine.initial_state(baseline)
+    test_size = Example.objects.filter(version=run.dataset_version, split=Split.TEST).count()
+    estimated_calls = int(run.estimate.get("task_calls", 0)) or held_out_reserve_calls(test_size) * 2
+    meter = UsageMeter(state.usage)
+    ledger = meter.track(
+        BudgetLedger(
+            search_budget(config, used=state.usage, test_size=test_size, estimated_calls=estimated_calls),
+            clock=time.monotonic,
+        )
+    )
+    provider_name, model_name = task_provider_for(run, config)
+    task_provider = provider_build(name=provider_name, model=model_name)
+    models = _models_build(run, config, ledger, task_provider)
+
+    def on_examples(count: int) -> None:
+        if progress is not None:
+            progress.examples_done(count)
+
+    scorer = Scorer(
+        gateway=models.task_gateway,
+        metric=models.metric,
+        seed=config.seed,
+        should_stop=heartbeat.should_stop,
+        on_examples=on_examples,
+    )
+    if not state.stop_reason:
+        recorder = RunRecorder(run, total_steps=config.iterations * len(STEP_ORDER), progress=progress)
+        optimizer = (
+            GatewayOptimizerModel(gateway=models.optimizer_gateway, seed=config.seed)
+            if models.optimizer_gateway is not None
+            else None
+        )
+        engine = Engine(
+            data=data,
+            config=config,
+            scorer=scorer,
+            strategies=strategies_build(
+                config.strategies,
+                optimizer_available=optimizer is not None,
+                vertex=vertex_settings(),
+                max_demos=config.max_demos,
+            ),
+            recorder=recorder,
+            usage=meter,
+            exhausted_reason=lambda: ledger.exhausted_reason,
+            optimizer=optimizer,
+            provider_scores_choices=provider_name in CHOICE_SCORING_PROVIDERS,
+        )
+        state = engine.search(state)
+    _final_phase(run, config, state, meter, models, heartbeat, progress, provider_name, model_name)
+
+
+def _final_phase(
+    run: OptimizationRun,
+    config: RunConfig,
+    state: EngineState,
+    meter: UsageMeter,
+    models: _Models,
+    heartbeat: LeaseHeartbeat,
+    progress: RunProgress | None,
+    provider_name: str,
+    model_name: str,
+) -> None:
+    """Now, and only now, the test split: baseline and winner scored once each, then everything saved."""
+    test = held_out_examples_load(dataset_version=run.dataset_version)
+    ledger = meter.track(BudgetLedger(final_budget(config, used=meter()), clock=time.monotonic))
+    gateway = Gateway(
+        provider=models.task_provider,
+        cache=TeamCallCache(team=run.team),
+        prices=model_prices(),
+        fresh=config.fresh,
+        ledger=ledger,
+    )
+    if progress is not None:
+        winner_is_baseline = state.incumbent.key == state.baseline.key
+        progress.phase("final test", len(test) * (1 if winner_is_baseline else 2))
+    scorer = Scorer(
+        gateway=gateway,
+        metric=models.metric,
+        seed=config.seed,
+        should_stop=heartbeat.should_stop,
+        on_examples=(lambda count: progress.examples_done(count)) if progress is not None else None,
+    )
+    baseline, winner = state.baseline.prompt(), state.incumbent.prompt()
+    test_report = final_test(
+        scorer=scorer, baseline=baseline, winner=winner, test=test, confidence=config.confidence, seed=config.seed
+    )
+    usage = meter()
+    with transaction.atomic():
+        if not job_still_held(run):
+            raise LeaseLost(f"run {run.pk} was taken over by another worker")
+        winner_version = None
+        if winner.key != baseline.key:
+            winner_version = _winner_save(run, state, winner, provider_name=provider_name, model_name=model_name)
+        _test_evaluations_save(run, config, test_report, winner_version)
+        exhausted = state.budget_exhausted or bool(ledger.exhausted_reason)
+        report = report_build(
+            run=run,
+            config=config,
+            state=state,
+            test=test_report,
+            winner_version=winner_version,
+            usage=usage,
+            test_budget_reason=ledger.exhausted_reason or "",
+        )
+        OptimizationRun.objects.filter(pk=run.pk).update(
+            status=JobStatus.BUDGET_EXHAUSTED if exhausted else JobStatus.SUCCEEDED,
+            best_version=winner_version or run.baseline_version,
+            baseline_score=state.baseline.validation_score,
+            best_score=state.incumbent.validation_score,
+            baseline_test_score=test_report.baseline.mean if test_report.baseline else None,
+            best_test_score=test_report.winner.mean if test_report.winner else None,
+            stop_reason=state.stop_reason[:200],
+            report=report,
+            checkpoint=state.model_dump(mode="json"),
+            progress=1.0,
+            progress_message="finished",
+            calls=usage.calls,
+            cached_calls=usage.cached_calls,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cost_usd=Decimal(str(round(usage.cost_usd, 6))),
+            finished_at=timezone.now(),
+            lease_expires_at=None,
+            error_message=("test split not fully scored: " + ledger.exhausted_reason)
+            if ledger.exhausted_reason
+            else "",
+        )
+
+
+def _winner_save(
+    run: OptimizationRun, state: EngineState, winner: PromptContent, *, provider_name: str, model_name: str
+) -> PromptVersion:
+    """The winner as a new version (source optimizer, parent the baseline), or the identical existing one."""
+    draft = VersionDraft(
+        **winner.to_dict(),
+        provider=provider_name,  # type: ignore[arg-type]
+        model_name=model_name,
+    )
+    existing = version_find_identical(prompt=run.prompt, draft=draft)
+    if existing is not None:
+        return existing
+    rationales = [acceptance.rationale for acceptance in state.acceptances if acceptance.rationale]
+    message = f"Optimization run {run.pk}: " + " Then: ".join(rationales)
+    return version_create(
+        prompt=run.prompt,
+        draft=draft,
+        created_by=run.created_by,
+        parent=run.baseline_version,
+        source=VersionSource.OPTIMIZER,
+        commit_message=message[:500],
+    )
+
+
+def _test_evaluations_save(
+    run: OptimizationRun, config: RunConfig, report: TestReport, winner_version: PromptVersion | None
+) -> None:
+    """The test scores as two evaluation runs linked to the run, so they read like any other evaluation."""
+    pairs = [(run.baseline_version, report.baseline_scores, report.baseline)]
+    if winner_version is not None:
+        pairs.append((winner_version, report.winner_scores, report.winner))
+    now = timezone.now()
+    for version, scored, estimate in pairs:
+        evaluation = EvaluationRun.objects.create(
+            team=run.team,
+            version=version,
+            dataset_version=run.dataset_version,
+            split=Split.TEST,
+            config={"metric": config.metric, "seed": config.seed},
+            optimization_run=run,
+            status=JobStatus.SUCCEEDED if all(item.score is not None for item in scored) else JobStatus.PARTIAL,
+            example_count=report.examples,
+            scored_count=sum(item.score is not None for item in scored),
+            score=estimate.mean if estimate else None,
+            score_ci_low=estimate.low if estimate else None,
+            score_ci_high=estimate.high if estimate else None,
+            progress=1.0,
+            created_by=run.created_by,
+            started_at=now,
+            finished_at=now,
+        )
+        Prediction.objects.bulk_create(
+            Prediction(evaluation=evaluation, version=version, example_id=item.example_id, **prediction_fields(item))
+            for item in scored
+        )
