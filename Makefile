@@ -23,12 +23,12 @@ $(VENV)/.dev-installed: requirements.txt requirements-models.txt requirements-ml
 	$(BIN)/pip install --quiet -r requirements-ml.txt
 	touch $@ $(VENV)/.runtime-installed
 
-## demo: set up, create the demo objects, then evaluate the demo prompt on the embedded model
+## demo: set up, create the demo objects, then optimize the demo prompt on the embedded model and print the report
 demo: $(VENV)/.runtime-installed
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py bootstrap_demo
-	LOG_LEVEL=WARNING $(BIN)/python manage.py evaluate --team demo --prompt support-intent:production \
-		--dataset support-intents --split test
+	LOG_LEVEL=WARNING $(BIN)/python manage.py optimize --team demo --prompt support-intent:production \
+		--dataset support-intents --seed 0 --json var/demo-report.json
 
 ## test: set up and run the whole test suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set)
 test: $(VENV)/.dev-installed

@@ -12,7 +12,7 @@ from django.db import transaction
 from accounts.models import Role, Team
 from accounts.services import membership_set, team_create, user_create
 from prompts.importers import ImportOptions
-from prompts.models import OutputType, Prompt
+from prompts.models import Prompt
 from prompts.selectors import label_list, version_latest
 from prompts.services import VersionDraft, dataset_version_import, label_move, prompt_create
 
@@ -52,14 +52,13 @@ class Command(BaseCommand):
                 slug=DEMO_PROMPT_SLUG,
                 description="Route a customer message to the team that handles it.",
                 created_by=user,
+                # A first draft as people write them: a chat instruction and free text. `make demo` optimizes it.
                 first_version=VersionDraft(
                     system_instruction=(
-                        "You route customer messages. Answer with exactly one word: " + ", ".join(INTENTS) + "."
+                        "You route customer messages to the team that handles them: " + ", ".join(INTENTS) + "."
                     ),
-                    template="Customer message: {{message}}\nIntent:",
-                    output_type=OutputType.CHOICE,
-                    output_choices=INTENTS,
-                    max_tokens=8,
+                    template="Customer message: {{message}}",
+                    max_tokens=16,
                 ),
             )
         version = version_latest(prompt=prompt)
@@ -85,7 +84,8 @@ class Command(BaseCommand):
             f", labels: {', '.join(f'{lb.name}→v{lb.version.number}' for lb in label_list(prompt=prompt))}"
         )
         if version is not None:
-            self.stdout.write(f"            output: one of {', '.join(version.output_choices)}")
+            output = f"one of {', '.join(version.output_choices)}" if version.output_choices else version.output_type
+            self.stdout.write(f"            output: {output}, {version.layout} layout")
         counts = ", ".join(f"{name} {count}" for name, count in dataset_version.split_counts.items())
         self.stdout.write(
             f"  dataset:  {dataset_version.dataset.name} [{team.slug}/{dataset_version.dataset.slug}] "
