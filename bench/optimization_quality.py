@@ -59,7 +59,9 @@ def split_rows(task: str, seed: int) -> list[dict[str, Any]]:
     drawn = random.Random(seed).sample(pool, TRAIN_ROWS + VALIDATION_ROWS)  # noqa: S311 - sampling, not secrets
     labelled = []
     for position, row in enumerate([*drawn, *test]):
-        split = "train" if position < TRAIN_ROWS else "validation" if position < TRAIN_ROWS + VALIDATION_ROWS else "test"
+        split = (
+            "train" if position < TRAIN_ROWS else "validation" if position < TRAIN_ROWS + VALIDATION_ROWS else "test"
+        )
         answers = row["meta"].get("answers") or [row["target"]]
         labelled.append({"input": row["input"], "target": row["target"], "answers": answers, "split": split})
     return labelled
@@ -118,7 +120,8 @@ def run_one(task: str, seed: int, *, max_search_calls: int, iterations: int) -> 
     started = time.monotonic()
     finished = run_execute(run_id=run.pk)
     wall = time.monotonic() - started
-    assert finished is not None
+    if finished is None:
+        raise SystemExit(f"run {run.pk} was claimed by someone else")
     report = finished.report
     search_usage = (finished.checkpoint or {}).get("usage", {})
     return {
@@ -155,7 +158,7 @@ def summary(results: list[dict[str, Any]]) -> str:
             if len(values) < 2:
                 return f"{values[0]:.2f}"
             estimate = mean_with_interval(values, seed=0)
-            return f"{estimate.mean:.2f} ({estimate.low:.2f}–{estimate.high:.2f})"
+            return f"{estimate.mean:.2f} ({estimate.low:.2f} to {estimate.high:.2f})"
 
         rows.append(
             [

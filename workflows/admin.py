@@ -113,6 +113,9 @@ class OptimizationRunAdmin(ReadOnlyAdminMixin, TeamScopedAdminMixin, admin.Model
         "best_score",
         "baseline_test_score",
         "best_test_score",
+        "stop_reason",
+        "estimate",
+        "report",
         *JOB_FIELDS,
     )
     readonly_fields = fields
@@ -185,7 +188,9 @@ class CandidateAdmin(ReadOnlyAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin[
     team_path = "iteration__run__team"
     fields = (
         "iteration",
+        "key",
         "strategy",
+        "params",
         "content",
         "rationale",
         "minibatch_score",
@@ -221,6 +226,7 @@ class EvaluationRunAdmin(ReadOnlyAdminMixin, TeamScopedAdminMixin, admin.ModelAd
         "score",
         "score_ci_low",
         "score_ci_high",
+        "optimization_run",
         *JOB_FIELDS,
     )
     readonly_fields = fields

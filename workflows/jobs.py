@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import TypeVar
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import DatabaseError, close_old_connections, connection
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -114,20 +114,29 @@ class LeaseHeartbeat:
     def _beat(self) -> None:
         try:
             while not self._stop.wait(self._interval):
-                model = type(self._job)
-                now = timezone.now()
-                updated = model.objects.filter(_held_by_me(self._job)).update(
-                    lease_expires_at=now + timedelta(seconds=lease_seconds())
-                )
-                if not updated:
+                try:
+                    held = self._renew()
+                except DatabaseError:
+                    # A busy SQLite file or a dropped connection: try again next beat rather than let the
+                    # thread die and the lease lapse under a worker that is still working.
+                    logger.warning("%s: could not renew the lease this time", self._job, exc_info=True)
+                    continue
+                if not held:
                     self.lost = True
                     logger.warning("%s: the lease was taken over; stopping at the next chunk", self._job)
                     return
-                if model.objects.filter(pk=self._job.pk, cancel_requested_at__isnull=False).exists():
-                    self.cancelled = True
         finally:
             # This thread has its own database connection; leaving it open would leak one per job.
             connection.close()
+
+    def _renew(self) -> bool:
+        model = type(self._job)
+        updated = model.objects.filter(_held_by_me(self._job)).update(
+            lease_expires_at=timezone.now() + timedelta(seconds=lease_seconds())
+        )
+        if updated and model.objects.filter(pk=self._job.pk, cancel_requested_at__isnull=False).exists():
+            self.cancelled = True
+        return bool(updated)
 
 
 EnqueueCallback = Callable[[type[OptimizationRun] | type[EvaluationRun], int], None]

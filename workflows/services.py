@@ -56,6 +56,23 @@ def run_cancel(*, run: OptimizationRun, cancelled_by: User | None) -> Optimizati
     return _job_cancel(run, cancelled_by=cancelled_by)
 
 
+def run_abandon(*, run: OptimizationRun, reason: str) -> bool:
+    """End a running run that no worker will finish (its foreground command was interrupted).
+
+    Completed steps stay recorded; True when the run was still running and is now cancelled.
+    """
+    now = timezone.now()
+    return bool(
+        OptimizationRun.objects.filter(pk=run.pk, status=JobStatus.RUNNING).update(
+            status=JobStatus.CANCELLED,
+            cancel_requested_at=now,
+            finished_at=now,
+            lease_expires_at=None,
+            error_message=reason,
+        )
+    )
+
+
 @transaction.atomic
 def evaluation_cancel(*, evaluation: EvaluationRun, cancelled_by: User | None) -> EvaluationRun:
     return _job_cancel(evaluation, cancelled_by=cancelled_by)

@@ -311,3 +311,28 @@ def test_the_optimize_command_prints_the_report_and_writes_json(setup, provider,
     assert data["status"] == "succeeded"
     assert data["winner"]["content"]["output_type"] == "choice"
     assert PromptVersion.objects.filter(prompt=setup["version"].prompt).count() == 2
+
+
+def test_ctrl_c_on_the_optimize_command_cancels_the_run_instead_of_leaving_it_to_a_worker(setup, provider, monkeypatch):
+    from django.core.management.base import CommandError
+
+    from workflows.jobs import job_claim
+
+    def interrupted(*, run_id, progress=None):
+        job_claim(OptimizationRun, job_id=run_id)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("workflows.management.commands.optimize.run_execute", interrupted)
+    with pytest.raises(CommandError, match="interrupted; its completed steps are kept"):
+        call_command(
+            "optimize",
+            "--team",
+            setup["team"].slug,
+            "--prompt",
+            setup["version"].prompt.slug,
+            "--dataset",
+            setup["dataset_version"].dataset.slug,
+        )
+    run = OptimizationRun.objects.get()
+    assert run.status == JobStatus.CANCELLED
+    assert run.error_message == "interrupted from the command line; completed steps are kept"

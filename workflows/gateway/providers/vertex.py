@@ -16,6 +16,7 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 import google.auth
+import httpx
 import httpx2
 from google import genai
 from google.auth import exceptions as auth_exceptions
@@ -160,11 +161,12 @@ class VertexProvider:
             response = self._client.models.generate_content(model=self._model, contents=contents, config=config)
         except genai_errors.APIError as error:
             raise self._api_error(error) from error
-        except httpx2.TimeoutException as error:
+        # google-genai 2.x sends through httpx by default, 3.x through httpx2: both are caught.
+        except (httpx2.TimeoutException, httpx.TimeoutException) as error:
             raise ProviderUnavailableError(
                 f"vertex: {self._where} did not answer within {self._timeout_seconds:g} s"
             ) from error
-        except httpx2.TransportError as error:
+        except (httpx2.TransportError, httpx.TransportError) as error:
             raise ProviderUnavailableError(
                 f"vertex: could not reach {self._where}: {error or type(error).__name__}"
             ) from error

@@ -19,7 +19,7 @@ from workflows.management.commands._options import dataset_version_option, metri
 from workflows.models import IterationStep, JobStatus
 from workflows.run_report import report_text
 from workflows.run_runner import run_execute
-from workflows.services import run_create
+from workflows.services import run_abandon, run_create
 
 
 class StepBars:
@@ -153,6 +153,10 @@ class Command(BaseCommand):
         bars = StepBars()
         try:
             finished = run_execute(run_id=run.pk, progress=bars)
+        except KeyboardInterrupt:
+            # No worker would ever pick this run up again on purpose: Ctrl-C means stop, not "resume later".
+            run_abandon(run=run, reason="interrupted from the command line; completed steps are kept")
+            raise CommandError(f"run {run.pk} interrupted; its completed steps are kept") from None
         finally:
             bars.close()
         if finished is None:
