@@ -92,6 +92,8 @@ class LeaseHeartbeat:
 
     def __init__(self, job: OptimizationRun | EvaluationRun, *, interval: float | None = None) -> None:
         self._job: OptimizationRun | EvaluationRun = job
+        # Not str(job): that reads related rows, which this thread's own connection may not see.
+        self._label = f"{type(job).__name__} {job.pk}"
         self._interval = interval if interval is not None else lease_seconds() / 4
         self._stop = threading.Event()
         self.cancelled = False
@@ -119,11 +121,11 @@ class LeaseHeartbeat:
                 except DatabaseError:
                     # A busy SQLite file or a dropped connection: try again next beat rather than let the
                     # thread die and the lease lapse under a worker that is still working.
-                    logger.warning("%s: could not renew the lease this time", self._job, exc_info=True)
+                    logger.warning("%s: could not renew the lease this time", self._label, exc_info=True)
                     continue
                 if not held:
                     self.lost = True
-                    logger.warning("%s: the lease was taken over; stopping at the next chunk", self._job)
+                    logger.warning("%s: the lease was taken over; stopping at the next chunk", self._label)
                     return
         finally:
             # This thread has its own database connection; leaving it open would leak one per job.

@@ -24,7 +24,8 @@ def _enqueue(model: type[OptimizationRun] | type[EvaluationRun], job_id: int) ->
     task = (
         "workflows.tasks.optimization_run_task" if model is OptimizationRun else "workflows.tasks.evaluation_run_task"
     )
-    async_task(task, job_id, q_options={"task_name": f"{model.__name__.lower()}-{job_id}-resume"})
+    kind = "optimization-run" if model is OptimizationRun else "evaluation"
+    async_task(task, job_id, q_options={"task_name": f"{kind}-{job_id}-resume"})
 
 
 def jobs_reap_task() -> dict[str, int]:

@@ -11,7 +11,8 @@ from workflows.models import JobStatus
 from workflows.run_runner import run_execute
 from workflows.services import run_create
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db]
+# transaction=True: the run's heartbeat thread uses its own connection and must see the committed run.
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 REVIEWS = [
     ("A warm, funny and moving film.", "positive"),

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
-from django.db import connection
 
-from promptopt.env import BASE_DIR
 from prompts.importers import ImportOptions
 from prompts.models import Layout, OutputType
 from prompts.services import VersionDraft, dataset_version_import, prompt_create
 from prompts.splits import Split
+from tests.workflows.worker_processes import wait_for, worker_process
 from workflows.models import EvaluationRun, JobStatus
 from workflows.services import evaluation_create
 
@@ -27,13 +22,6 @@ pytestmark = [
         not os.environ.get("DATABASE_URL", "").startswith("postgres"), reason="a worker process needs PostgreSQL"
     ),
 ]
-
-
-def _database_url() -> str:
-    settings = connection.settings_dict
-    user = settings["USER"] or "postgres"
-    password = f":{settings['PASSWORD']}" if settings["PASSWORD"] else ""
-    return f"postgres://{user}{password}@{settings['HOST']}:{settings['PORT'] or 5432}/{settings['NAME']}"
 
 
 def test_it_runs_a_queued_evaluation_in_a_worker_process(team, editor):
@@ -66,24 +54,15 @@ def test_it_runs_a_queued_evaluation_in_a_worker_process(team, editor):
         created_by=editor,
     )  # enqueued when this (autocommitted) transaction commits
 
-    worker = subprocess.Popen(
-        [sys.executable, "manage.py", "qcluster"],
-        cwd=BASE_DIR,
-        env={**os.environ, "DATABASE_URL": _database_url(), "WORKERS": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            evaluation.refresh_from_db()
-            if evaluation.is_finished:
-                break
-            time.sleep(0.5)
-    finally:
-        worker.send_signal(signal.SIGINT)  # SIGTERM can hang django-q2's shutdown
-        output, _ = worker.communicate(timeout=30)
+    with worker_process(name="evaluation", WORKERS="1") as worker:
+        wait_for(
+            lambda: EvaluationRun.objects.get(pk=evaluation.pk).is_finished,
+            timeout=90,
+            what="the evaluation",
+            details=worker.tail,
+        )
+    evaluation.refresh_from_db()
+    output = worker.output()
 
     assert evaluation.status == JobStatus.SUCCEEDED, output[-2000:]
     assert (evaluation.example_count, evaluation.scored_count, evaluation.calls) == (3, 3, 3)

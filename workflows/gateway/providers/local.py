@@ -117,6 +117,9 @@ def _load(path: Path, *, context_tokens: int, threads: int) -> _LoadedModel:
                     model_path=str(path),
                     n_ctx=context_tokens,
                     n_threads=threads,
+                    # Prompt reading uses its own thread count, all cores by default; llama.cpp's threads spin
+                    # while they wait, so two workers on two cores each read prompts about 8x slower.
+                    n_threads_batch=threads,
                     logits_all=True,
                     verbose=False,
                     seed=0,
