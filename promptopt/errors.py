@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 
 class PromptOptError(Exception):
     """Base class for errors a user can act on; the message is safe to show them."""
@@ -21,3 +23,12 @@ class ConflictError(PromptOptError):
 
 class InvalidInputError(PromptOptError):
     """Input that cannot be accepted as given (a malformed file, a bad option); the message says where."""
+
+
+def invalid_input_from(error: ValidationError) -> InvalidInputError:
+    """A pydantic validation error as one InvalidInputError naming each bad field ("budget.max_calls: …")."""
+    lines = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "config"
+        lines.append(f"{where}: {item['msg'].removeprefix('Value error, ')}")
+    return InvalidInputError("; ".join(lines))

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from promptopt.errors import InvalidInputError
+from promptopt.errors import InvalidInputError, invalid_input_from
 from workflows.metrics import parse_metric_config
 
 
@@ -45,8 +45,4 @@ def evaluation_config_parse(data: dict[str, Any]) -> EvaluationConfig:
     try:
         return EvaluationConfig.model_validate(data)
     except ValidationError as error:
-        lines = []
-        for item in error.errors():
-            where = ".".join(str(part) for part in item["loc"]) or "config"
-            lines.append(f"{where}: {item['msg'].removeprefix('Value error, ')}")
-        raise InvalidInputError("; ".join(lines)) from None
+        raise invalid_input_from(error) from None

@@ -174,3 +174,15 @@ def test_the_estimate_bounds_the_calls_a_run_makes():
         price=None,
     )
     assert provider.calls <= estimate.task_calls
+
+
+def test_the_ucb_bandit_also_finds_the_better_candidate_and_keeps_comparisons_paired():
+    state, recorder, _provider, _gateway = _search(RunConfig(seed=1, iterations=1, selection="ucb"))
+    refined = next(record for record in recorder.records if record.step == "refined_inference")
+    assert refined.summary["selection"] == "ucb"
+    incumbent_rows = {scored.example_id for key, scored in refined.predictions if key == state.baseline.key}
+    candidate_rows = {scored.example_id for key, scored in refined.predictions if key != state.baseline.key}
+    # Rows a candidate got beyond the minibatch were also given to the incumbent.
+    assert candidate_rows - set(state.minibatch_ids) <= incumbent_rows
+    assert candidate_rows - set(state.minibatch_ids), "the bandit spent extra rows"
+    assert state.incumbent.prompt().output_type == "choice"

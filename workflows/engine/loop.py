@@ -283,6 +283,21 @@ class Engine:
         record.predictions.extend((candidate.key, item) for item in scored)
         scores.setdefault(candidate.key, {}).update({item.example_id: item.score for item in scored})
 
+    def _score_incumbent_on(
+        self,
+        state: EngineState,
+        record: StepRecord,
+        batch: Sequence[EngineExample],
+        incumbent_scores: dict[int, float | None],
+    ) -> None:
+        """The incumbent on rows a candidate got beyond the minibatch, so every comparison stays paired."""
+        missing = [example for example in batch if example.id not in incumbent_scores]
+        if not missing:
+            return
+        scored = self._scorer.score(state.incumbent.prompt(), missing)
+        record.predictions.extend((state.incumbent.key, item) for item in scored)
+        incumbent_scores.update({item.example_id: item.score for item in scored})
+
     def _halving(
         self,
         state: EngineState,
@@ -303,10 +318,7 @@ class Engine:
             active.sort(key=lambda candidate: -(_mean(scores[candidate.key].values()) or 0.0))
             active = active[: max(self._config.survivors, math.ceil(len(active) / 2))]
             batch, extension = extension[: len(minibatch)], extension[len(minibatch) :]
-            # The incumbent runs on the new rows too, so every comparison stays paired.
-            incumbent_batch = self._scorer.score(state.incumbent.prompt(), batch)
-            record.predictions.extend((state.incumbent.key, item) for item in incumbent_batch)
-            incumbent_scores.update({item.example_id: item.score for item in incumbent_batch})
+            self._score_incumbent_on(state, record, batch, incumbent_scores)
 
     def _ucb(
         self,
@@ -332,11 +344,7 @@ class Engine:
                 break
             position[best.key] = start + len(batch)
             self._score_into(record, scores, best, batch)
-            missing = [example for example in batch if example.id not in incumbent_scores]
-            if missing:
-                incumbent_batch = self._scorer.score(state.incumbent.prompt(), missing)
-                record.predictions.extend((state.incumbent.key, item) for item in incumbent_batch)
-                incumbent_scores.update({item.example_id: item.score for item in incumbent_batch})
+            self._score_incumbent_on(state, record, batch, incumbent_scores)
         return scores
 
     # 5. Second evaluation: survivors on validation; a survivor replaces the incumbent only beyond noise.
