@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import TypeVar
 
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, connection
+from django.db import DatabaseError, connection
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -146,7 +146,6 @@ EnqueueCallback = Callable[[type[OptimizationRun] | type[EvaluationRun], int], N
 
 def jobs_reap(*, enqueue: EnqueueCallback) -> dict[str, int]:
     """Fail jobs that used up their attempts; hand lapsed and lost ones to a worker again."""
-    close_old_connections()
     now = timezone.now()
     counts = {"failed": 0, "resent": 0}
     for model in (OptimizationRun, EvaluationRun):
