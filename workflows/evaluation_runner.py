@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -23,10 +23,8 @@ from workflows.gateway.gateway import CallResult, Gateway
 from workflows.gateway.providers.base import ProviderConfigError
 from workflows.gateway.types import GenerationRequest
 from workflows.jobs import job_claim, job_heartbeat
-from workflows.metrics import Metric, MetricInput, build_metric, parse_metric_config
-from workflows.metrics.config import LlmJudgeConfig, MetricConfigBase
-from workflows.metrics.judge import LlmJudge
-from workflows.metrics.registry import METRIC_FACTORIES
+from workflows.metric_build import metric_build
+from workflows.metrics import Metric, MetricInput
 from workflows.models import EvaluationRun, JobStatus, Prediction
 from workflows.provider_factory import model_prices, provider_build
 from workflows.stats import mean_with_interval
@@ -90,18 +88,12 @@ def _metric_for(evaluation: EvaluationRun, config: EvaluationConfig) -> tuple[Me
     """The configured metric; an LLM judge gets its own gateway (same cache and budget rules)."""
     judge_gateways: list[Gateway] = []
 
-    def judge(judge_config: MetricConfigBase) -> Metric:
-        assert isinstance(judge_config, LlmJudgeConfig)  # noqa: S101 - the registry routes by name
-        gateway = _gateway_for(evaluation, config, provider_name=judge_config.provider, model=judge_config.model)
+    def judge_gateway(provider_name: str | None, model: str | None) -> Gateway:
+        gateway = _gateway_for(evaluation, config, provider_name=provider_name, model=model)
         judge_gateways.append(gateway)
+        return gateway
 
-        def ask(requests: Sequence[GenerationRequest]) -> list[str | None]:
-            return [r.generation.text if r.generation else None for r in gateway.run(requests)]
-
-        return LlmJudge(rubric=judge_config.rubric, ask=ask)
-
-    metric = build_metric(parse_metric_config(config.metric), {**METRIC_FACTORIES, "llm_judge": judge})
-    return metric, judge_gateways
+    return metric_build(config.metric, judge_gateway=judge_gateway), judge_gateways
 
 
 def _prediction(

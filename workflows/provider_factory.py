@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from prompts.models import PromptVersion
 from prompts.models import Provider as ProviderName
+from workflows.engine.config import RunConfig
 from workflows.engine.strategies.vertex import VertexSettings
 from workflows.gateway.budget import ModelPrice
 from workflows.gateway.providers.base import Provider, ProviderConfigError
@@ -13,6 +15,11 @@ from workflows.gateway.providers.base import Provider, ProviderConfigError
 def model_prices() -> dict[str, ModelPrice]:
     """Prices per million tokens by model name, from settings (models without one count as free)."""
     return {name: ModelPrice(*price) for name, price in settings.MODEL_PRICES_PER_MILLION_TOKENS.items()}
+
+
+def task_model_for(version: PromptVersion, config: RunConfig) -> tuple[str, str]:
+    """A run's task model (provider, model name): the config's override, else the baseline version's."""
+    return config.task_provider or version.provider, config.task_model or version.model_name
 
 
 def vertex_settings() -> VertexSettings | None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
@@ -33,24 +32,18 @@ from workflows.engine.state import STEP_ORDER, EngineState, StepName
 from workflows.engine.strategies.registry import strategies_build
 from workflows.gateway.budget import BudgetLedger
 from workflows.gateway.gateway import Gateway
-from workflows.gateway.providers.base import Provider, ProviderConfigError
-from workflows.gateway.types import GenerationRequest
+from workflows.gateway.providers.base import Provider, ProviderConfigError, scores_choices
 from workflows.jobs import LeaseHeartbeat, job_claim, job_still_held
-from workflows.metrics import Metric, build_metric, parse_metric_config
-from workflows.metrics.config import LlmJudgeConfig, MetricConfigBase
-from workflows.metrics.judge import LlmJudge
-from workflows.metrics.registry import METRIC_FACTORIES
+from workflows.metric_build import metric_build
+from workflows.metrics import Metric
 from workflows.models import EvaluationRun, JobStatus, OptimizationRun, Prediction
-from workflows.provider_factory import model_prices, provider_build, vertex_settings
+from workflows.provider_factory import model_prices, provider_build, task_model_for, vertex_settings
 from workflows.run_budget import UsageMeter, final_budget, held_out_reserve_calls, search_budget
 from workflows.run_data import held_out_examples_load, search_data_load
 from workflows.run_recorder import LeaseLost, RunRecorder, prediction_fields
 from workflows.run_report import report_build
 
 logger = logging.getLogger("promptopt.optimization")
-
-# Providers that pick a choice by the log-probability of each label rather than by parsing free text.
-CHOICE_SCORING_PROVIDERS = frozenset({"local", "transformers"})
 
 
 class RunProgress(Protocol):
@@ -63,33 +56,12 @@ class RunProgress(Protocol):
     def phase(self, name: str, total: int) -> None: ...
 
 
-def task_provider_for(run: OptimizationRun, config: RunConfig) -> tuple[str, str]:
-    """The task model's provider and model name: the config's override, else the baseline version's."""
-    baseline = run.baseline_version
-    return config.task_provider or baseline.provider, config.task_model or baseline.model_name
-
-
 @dataclass
 class _Models:
     task_provider: Provider
     task_gateway: Gateway
     optimizer_gateway: Gateway | None
     metric: Metric
-
-
-def _metric_build(config: RunConfig, gateway_for: Callable[[str, str], Gateway]) -> Metric:
-    """The run's metric; an LLM judge calls its model through a gateway on the run's budget."""
-
-    def judge(judge_config: MetricConfigBase) -> Metric:
-        assert isinstance(judge_config, LlmJudgeConfig)  # noqa: S101 - the registry routes by name
-        gateway = gateway_for(judge_config.provider or "", judge_config.model or "")
-
-        def ask(requests: Sequence[GenerationRequest]) -> list[str | None]:
-            return [result.generation.text if result.generation else None for result in gateway.run(requests)]
-
-        return LlmJudge(rubric=judge_config.rubric, ask=ask)
-
-    return build_metric(parse_metric_config(config.metric), {**METRIC_FACTORIES, "llm_judge": judge})
 
 
 def _models_build(run: OptimizationRun, config: RunConfig, ledger: BudgetLedger, task_provider: Provider) -> _Models:
@@ -104,12 +76,13 @@ def _models_build(run: OptimizationRun, config: RunConfig, ledger: BudgetLedger,
     if config.optimizer_provider:
         optimizer_gateway = gateway(provider_build(name=config.optimizer_provider, model=config.optimizer_model or ""))
 
-    def judge_gateway(provider_name: str, model: str) -> Gateway:
+    def judge_gateway(provider_name: str | None, model: str | None) -> Gateway:
         if not provider_name:
             return task_gateway
-        return gateway(provider_build(name=provider_name, model=model))
+        return gateway(provider_build(name=provider_name, model=model or ""))
 
-    return _Models(task_provider, task_gateway, optimizer_gateway, _metric_build(config, judge_gateway))
+    metric = metric_build(config.metric, judge_gateway=judge_gateway)
+    return _Models(task_provider, task_gateway, optimizer_gateway, metric)
 
 
 def run_execute(*, run_id: int, progress: RunProgress | None = None) -> OptimizationRun | None:
@@ -166,7 +139,7 @@ def _execute(run: OptimizationRun, heartbeat: LeaseHeartbeat, progress: RunProgr
             clock=time.monotonic,
         )
     )
-    provider_name, model_name = task_provider_for(run, config)
+    provider_name, model_name = task_model_for(run.baseline_version, config)
     task_provider = provider_build(name=provider_name, model=model_name)
     models = _models_build(run, config, ledger, task_provider)
 
@@ -202,7 +175,7 @@ def _execute(run: OptimizationRun, heartbeat: LeaseHeartbeat, progress: RunProgr
             usage=meter,
             exhausted_reason=lambda: ledger.exhausted_reason,
             optimizer=optimizer,
-            provider_scores_choices=provider_name in CHOICE_SCORING_PROVIDERS,
+            provider_scores_choices=scores_choices(task_provider),
         )
         state = engine.search(state)
     _final_phase(run, config, state, meter, models, heartbeat, progress, provider_name, model_name)

@@ -21,7 +21,7 @@ from workflows.engine.estimate import run_estimate
 from workflows.engine.strategies.registry import strategies_build
 from workflows.evaluation_config import evaluation_config_parse
 from workflows.models import EvaluationRun, JobStatus, OptimizationRun
-from workflows.provider_factory import model_prices, provider_build, vertex_settings
+from workflows.provider_factory import model_prices, provider_build, task_model_for, vertex_settings
 from workflows.run_budget import held_out_reserve_calls
 
 Job = TypeVar("Job", OptimizationRun, EvaluationRun)
@@ -184,8 +184,8 @@ def run_create(
     ensure_can_write(user=created_by, team=team)
     _check_same_team(team, version, dataset_version)
     parsed = run_config_parse(dict(config))
-    task_provider = parsed.task_provider or version.provider
-    provider_build(name=task_provider, model=parsed.task_model or version.model_name, probe=True)
+    task_provider, model_name = task_model_for(version, parsed)
+    provider_build(name=task_provider, model=model_name, probe=True)
     if parsed.optimizer_provider:
         provider_build(name=parsed.optimizer_provider, model=parsed.optimizer_model or "", probe=True)
     strategies_build(
@@ -208,7 +208,6 @@ def run_create(
             f"budget.max_calls: {parsed.budget.max_calls} leaves nothing for the search once the {reserve} calls "
             f"that score baseline and winner on the {sizes[Split.TEST]} test rows are kept back"
         )
-    model_name = parsed.task_model or version.model_name
     estimate = run_estimate(
         parsed,
         train_size=sizes[Split.TRAIN],

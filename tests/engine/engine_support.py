@@ -56,6 +56,7 @@ class SentimentProvider:
 
     name = "local"
     model_name = "scripted-sentiment"
+    scores_choices = True
 
     def __init__(self) -> None:
         self.calls = 0

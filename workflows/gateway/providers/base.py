@@ -44,3 +44,9 @@ class Provider(Protocol):
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
         """One Generation per request, in order; raise ProviderError if the batch cannot be answered."""
         ...
+
+
+def scores_choices(provider: Provider) -> bool:
+    """True when the provider picks a choice output by the log-probability of each label (optional attribute
+    `scores_choices`, like `max_concurrency`); others parse or constrain free text."""
+    return getattr(provider, "scores_choices", False) is True

@@ -132,6 +132,7 @@ class LocalProvider:
     """Runs prompts on a local GGUF model; picks choice labels by log-probability instead of parsing text."""
 
     name = "local"
+    scores_choices = True
 
     def __init__(
         self,

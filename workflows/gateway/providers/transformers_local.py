@@ -56,6 +56,7 @@ class TransformersProvider:
     """Runs prompts on a local transformers model; picks choice labels by log-probability."""
 
     name = "transformers"
+    scores_choices = True
 
     def __init__(self, *, model_path: Path | str, device: str = "cpu") -> None:
         self._path = Path(model_path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.core.management.base import CommandError
+from django.core.management.base import CommandError, CommandParser
 
 from accounts.models import Team
 from prompts.models import DatasetVersion
@@ -36,3 +36,11 @@ def dataset_version_option(team: Team, slug: str, number: int | None) -> Dataset
     if dataset_version is None:
         raise CommandError(f"--dataset: {dataset.slug} has no such version")
     return dataset_version
+
+
+def add_version_and_dataset_arguments(parser: CommandParser) -> None:
+    """`--team`, `--prompt REF` and `--dataset SLUG [--dataset-version N]`, as evaluate and optimize take them."""
+    parser.add_argument("--team", required=True, help="Team slug.")
+    parser.add_argument("--prompt", required=True, help="SLUG (latest), SLUG@NUMBER or SLUG:LABEL.")
+    parser.add_argument("--dataset", required=True, help="Dataset slug (its latest version is used).")
+    parser.add_argument("--dataset-version", type=int, help="A specific dataset version number.")

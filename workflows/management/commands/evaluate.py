@@ -16,7 +16,11 @@ from prompts.management.commands._options import error_messages, resolve_team, r
 from prompts.selectors import version_resolve
 from prompts.splits import Split
 from workflows.evaluation_runner import evaluation_execute
-from workflows.management.commands._options import dataset_version_option, metric_option
+from workflows.management.commands._options import (
+    add_version_and_dataset_arguments,
+    dataset_version_option,
+    metric_option,
+)
 from workflows.services import evaluation_create
 
 
@@ -24,10 +28,7 @@ class Command(BaseCommand):
     help = "Evaluate a prompt version on a dataset split and print the score with its confidence interval."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--team", required=True, help="Team slug.")
-        parser.add_argument("--prompt", required=True, help="SLUG (latest), SLUG@NUMBER or SLUG:LABEL.")
-        parser.add_argument("--dataset", required=True, help="Dataset slug (its latest version is used).")
-        parser.add_argument("--dataset-version", type=int, help="A specific dataset version number.")
+        add_version_and_dataset_arguments(parser)
         parser.add_argument("--split", choices=[s.value for s in Split], default=Split.TEST.value)
         parser.add_argument(
             "--metric", help="Metric name or JSON config. Default: choice for choice outputs, otherwise any_answer."

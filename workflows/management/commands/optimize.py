@@ -15,7 +15,11 @@ from promptopt.errors import PromptOptError
 from prompts.management.commands._options import error_messages, resolve_team, resolve_user
 from prompts.selectors import version_resolve
 from workflows.engine.state import StepName
-from workflows.management.commands._options import dataset_version_option, metric_option
+from workflows.management.commands._options import (
+    add_version_and_dataset_arguments,
+    dataset_version_option,
+    metric_option,
+)
 from workflows.models import IterationStep, JobStatus
 from workflows.run_report import report_text
 from workflows.run_runner import run_execute
@@ -52,10 +56,7 @@ class Command(BaseCommand):
     help = "Optimize a prompt version on a dataset and print baseline and winner scores on the held-out test split."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--team", required=True, help="Team slug.")
-        parser.add_argument("--prompt", required=True, help="SLUG (latest), SLUG@NUMBER or SLUG:LABEL.")
-        parser.add_argument("--dataset", required=True, help="Dataset slug (its latest version is used).")
-        parser.add_argument("--dataset-version", type=int, help="A specific dataset version number.")
+        add_version_and_dataset_arguments(parser)
         parser.add_argument("--metric", help="Metric name or JSON config. Default: normalized_match.")
         parser.add_argument(
             "--strategy",
