@@ -16,6 +16,8 @@ from workflows.engine.strategies.mutations import (
     answer_only,
     constrain_to_labels,
     drop_demo,
+    instruction_phrases,
+    name_fields,
     remove_step_by_step,
     reorder_demos,
     shorten_instruction,
@@ -55,9 +57,11 @@ def test_it_never_proposes_the_incumbent_a_duplicate_or_an_earlier_candidate():
 
 
 def test_it_proposes_completion_layout_labels_and_demonstrations_together_first():
-    first = MutationStrategy().propose(sentiment_context(), 3)[0]
+
+    first, second = MutationStrategy().propose(sentiment_context(), 3)[:2]
 
     assert first.params == {"operators": ["use_completion_layout", "constrain_to_labels", "add_demos"]}
+    assert second.params == {"operators": ["use_completion_layout", "name_fields", "add_demos"]}
     assert first.content.layout == "completion"
     assert first.content.output_type == "choice"
     assert set(first.content.output_choices) == {"positive", "negative"}
@@ -85,6 +89,38 @@ def test_it_keeps_a_template_cue_when_switching_to_completion():
 
     assert switched is not None
     assert render(switched.spec(), {"text": "Great."}).completion_text == "Review: Great.\nSentiment:"
+
+
+def test_it_names_the_fields_of_a_completion_template_after_the_instruction_or_generically():
+    content = SENTIMENT_PROMPT.edit(layout="completion")  # "Classify the sentiment of the review.\nReview: {{text}}"
+    context = sentiment_context(incumbent=content)
+
+    named = {name_fields(content, context, random.Random(seed)).template for seed in range(40)}
+
+    assert "Classify the sentiment of the review.\nText: {{text}}\nSentiment:" in named
+    assert "Classify the sentiment of the review.\nReview: {{text}}\nAnswer:" in named
+    for template in named:
+        instruction, input_line, cue = template.split("\n")
+        assert instruction == "Classify the sentiment of the review."
+        assert input_line.endswith(": {{text}}") and cue.endswith(":")
+        assert input_line.split(":")[0] != cue[:-1]
+    rendered = render(content.edit(template="Review: {{text}}\nSentiment:").spec(), {"text": "Fine."})
+    assert rendered.completion_text.endswith("Review: Fine.\nSentiment:")
+
+
+def test_it_names_fields_only_in_a_completion_template_with_one_input_line():
+    two_inputs = SENTIMENT_PROMPT.edit(layout="completion", template="Title: {{title}}\nReview: {{text}}")
+    inline = SENTIMENT_PROMPT.edit(layout="completion", template="Is {{text}} positive?")
+
+    assert name_fields(SENTIMENT_PROMPT, sentiment_context(), random.Random(0)) is None  # chat layout
+    assert name_fields(two_inputs, sentiment_context(incumbent=two_inputs), random.Random(0)) is None
+    assert name_fields(inline, sentiment_context(incumbent=inline), random.Random(0)) is None
+
+
+def test_it_takes_field_names_from_the_instructions_noun_phrases():
+    assert instruction_phrases("Write a word that means the opposite of the input word.") == ["Opposite", "Input word"]
+    assert instruction_phrases("Extract the first letter of the input word.") == ["First letter", "Input word"]
+    assert instruction_phrases("Answer yes or no.") == []
 
 
 def test_it_constrains_to_labels_only_when_the_train_answers_form_a_label_set():

@@ -66,6 +66,25 @@ def test_it_scores_choices_exactly_as_a_fresh_evaluation_would(provider):
         assert rewound == pytest.approx(expected, abs=1e-3)
 
 
+def test_it_reuses_the_shared_prompt_prefix_without_changing_choice_scores(provider):
+    texts = ("Not bad at all.", "Not bad at all, really.", "Awful.")
+    llama = _load(provider._path, context_tokens=2048, threads=2).llama
+    fresh = []
+    for text in texts:
+        llama.reset()
+        fresh.extend(provider.generate([GenerationRequest(prompt=render(SENTIMENT, {"text": text}))]))
+
+    # In one batch, after a text generation on the same demonstrations: each call reads only what differs.
+    text_spec = PromptSpec(template=SENTIMENT.template, demonstrations=SENTIMENT.demonstrations, layout="completion")
+    provider.generate([GenerationRequest(prompt=render(text_spec, {"text": "Fine."}), max_tokens=2)])
+    reused = provider.generate([GenerationRequest(prompt=render(SENTIMENT, {"text": text})) for text in texts])
+
+    for first, second in zip(fresh, reused, strict=True):
+        assert second.text == first.text
+        for choice, value in first.choice_logprobs.items():
+            assert second.choice_logprobs[choice] == pytest.approx(value, abs=1e-3)
+
+
 def test_it_formats_chat_prompts_with_the_models_chat_template(provider):
     spec = PromptSpec(template="{{q}}", system_instruction="Answer briefly.", layout="chat")
     model = _load(provider._path, context_tokens=2048, threads=2)

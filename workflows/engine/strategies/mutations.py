@@ -27,6 +27,44 @@ STEP_BY_STEP_MIN_TOKENS = 256
 # Draws per wanted proposal before giving up: most draws are rejected when few operators apply.
 ATTEMPTS_PER_PROPOSAL = 12
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+# A template line holding one input, bare or after a field name: "{{review}}" or "Review: {{review}}".
+INPUT_LINE = re.compile(r"^\s*(?:[^:{}]{1,40}:\s*)?\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}\s*$")
+# Field names that fit most tasks, tried besides the names the instruction itself uses.
+GENERIC_INPUT_NAMES = ("Input", "Question", "Text")
+GENERIC_OUTPUT_NAMES = ("Output", "Answer")
+# Words that end a noun phrase taken from the instruction ("the sentiment of the sentence" gives "sentiment").
+PHRASE_STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "for",
+        "from",
+        "given",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "that",
+        "the",
+        "this",
+        "to",
+        "what",
+        "which",
+        "with",
+    ]
+)
+INSTRUCTION_PHRASE = re.compile(r"\bthe\s+([A-Za-z]+(?:\s+[A-Za-z]+)?)", re.IGNORECASE)
 
 Operator = Callable[[PromptContent, ProposalContext, random.Random], PromptContent | None]
 
@@ -184,11 +222,62 @@ def shorten_instruction(content: PromptContent, context: ProposalContext, rng: r
     return content.edit(template="\n".join(lines).strip("\n"))
 
 
+def name_fields(content: PromptContent, context: ProposalContext, rng: random.Random) -> PromptContent | None:
+    """Names the input and answer fields of a completion template (`Word: {{input}}` / `Antonym:`).
+
+    A small model continues a pattern by its field names, so a name that says what the answer is (taken from
+    the instruction's own noun phrases, or a generic one) often decides between a right answer and a rambling
+    one. Applies to completion templates with one input line; other lines are kept.
+    """
+    if content.layout != "completion":
+        return None
+    lines = content.template.rstrip().splitlines()
+    cue_line = len(lines) - 1 if lines and lines[-1].rstrip().endswith(":") else None
+    input_lines = [index for index, line in enumerate(lines) if PLACEHOLDER.search(line)]
+    if len(input_lines) != 1 or not (match := INPUT_LINE.match(lines[input_lines[0]])):
+        return None
+    variable = match.group(1)
+    phrases = instruction_phrases(content.instruction_text)
+    input_names = _unique([variable.replace("_", " ").capitalize(), *phrases, *GENERIC_INPUT_NAMES])
+    output_names = _unique([*phrases, *GENERIC_OUTPUT_NAMES])
+    pairs = [(given, wanted) for given in input_names for wanted in output_names if given != wanted]
+    current = (lines[input_lines[0]].strip(), lines[cue_line].strip() if cue_line is not None else "")
+    pairs = [pair for pair in pairs if (f"{pair[0]}: {{{{{variable}}}}}", f"{pair[1]}:") != current]
+    if not pairs:
+        return None
+    given, wanted = rng.choice(pairs)
+    lines[input_lines[0]] = f"{given}: {{{{{variable}}}}}"
+    if cue_line is not None:
+        lines[cue_line] = f"{wanted}:"
+    else:
+        lines.append(f"{wanted}:")
+    return content.edit(template="\n".join(lines))
+
+
+def instruction_phrases(instruction: str) -> list[str]:
+    """Short noun phrases the instruction names with "the" ("the first letter" gives "First letter")."""
+    phrases: list[str] = []
+    for match in INSTRUCTION_PHRASE.finditer(instruction):
+        words: list[str] = []
+        for word in match.group(1).split():
+            if word.casefold() in PHRASE_STOPWORDS:
+                break
+            words.append(word.casefold())
+        if words:
+            phrases.append(" ".join(words).capitalize())
+    return _unique(phrases)
+
+
+def _unique(names: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(name for name in names if name))
+
+
 def operator_library(max_demos: int = DEFAULT_MAX_DEMOS) -> dict[str, EditOperator]:
     """Every operator by name, in the order a composition applies them (layout, then output, then demos)."""
     operators = [
         EditOperator("use_completion_layout", lambda context: "switch to the completion layout", use_completion_layout),
         EditOperator("use_chat_layout", lambda context: "switch to the chat layout", use_chat_layout),
+        EditOperator("name_fields", lambda context: "name the input and answer fields", name_fields),
         EditOperator("constrain_to_labels", _describe_label_constraint, constrain_to_labels),
         EditOperator("state_labels", lambda context: "state the allowed labels", state_labels),
         EditOperator("answer_only", lambda context: "ask for the bare answer", answer_only),
@@ -207,6 +296,7 @@ def operator_library(max_demos: int = DEFAULT_MAX_DEMOS) -> dict[str, EditOperat
 # measured about the embedded model"). Steps that do not apply are skipped, so each recipe degrades gracefully.
 PRIORITY_RECIPES: tuple[tuple[str, ...], ...] = (
     ("use_completion_layout", "constrain_to_labels", "add_demos"),
+    ("use_completion_layout", "name_fields", "add_demos"),
     ("use_completion_layout", "add_demos"),
     ("constrain_to_labels", "add_demos"),
     ("state_labels", "answer_only"),
@@ -221,6 +311,7 @@ CONFLICTING_OPERATORS = (
     {"add_step_by_step", "remove_step_by_step"},
     {"add_step_by_step", "answer_only"},
     {"add_step_by_step", "constrain_to_labels"},
+    {"use_chat_layout", "name_fields"},
 )
 
 

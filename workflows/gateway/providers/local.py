@@ -210,10 +210,14 @@ class LocalProvider:
         """Sum of token log-probabilities of each choice as the continuation of the prompt.
 
         The prompt is evaluated once; each choice is evaluated on top of it by rewinding to the end of
-        the prompt, so scoring k labels costs one prompt pass plus k short continuations.
+        the prompt, so scoring k labels costs one prompt pass plus k short continuations. The part of the
+        prompt the model evaluated last time (instruction and demonstrations, shared by a candidate's calls)
+        is kept, as `create_completion` does: only the rest is read again. The last prompt token is always
+        evaluated anew, since its row of scores may have been overwritten by a previous choice.
         """
-        llama.reset()  # type: ignore[no-untyped-call]
-        llama.eval(prompt_tokens)
+        kept = min(_shared_prefix(llama.input_ids[: llama.n_tokens].tolist(), prompt_tokens), len(prompt_tokens) - 1)
+        llama.n_tokens = kept  # eval() drops the cache beyond n_tokens
+        llama.eval(prompt_tokens[kept:])
         prompt_end = llama.n_tokens
         scores: dict[str, float] = {}
         for choice in choices:
@@ -225,8 +229,17 @@ class LocalProvider:
             log_norm = np.logaddexp.reduce(rows, axis=1)
             picked = rows[np.arange(len(choice_tokens)), choice_tokens]
             scores[choice] = float(np.sum(picked - log_norm))
-        llama.reset()  # type: ignore[no-untyped-call]
         return scores
+
+
+def _shared_prefix(evaluated: Sequence[int], tokens: Sequence[int]) -> int:
+    """How many leading tokens two token sequences share."""
+    shared = 0
+    for first, second in zip(evaluated, tokens, strict=False):
+        if first != second:
+            break
+        shared += 1
+    return shared
 
 
 def _elapsed_ms(started: float) -> int:
