@@ -39,9 +39,15 @@ TEST_ROWS = 100
 
 
 def task_rows(task: str) -> list[dict[str, Any]]:
+    """The task's rows in file order, each input once: some files (BBH sports understanding) repeat a row,
+    and a repeated row could land in train and test at once."""
     path = SHARED_BENCHMARKS / f"{task}.jsonl"
     with path.open(encoding="utf-8") as lines:
-        return [json.loads(line) for line in lines if line.strip()]
+        rows = [json.loads(line) for line in lines if line.strip()]
+    first_by_input: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        first_by_input.setdefault(row["input"], row)
+    return list(first_by_input.values())
 
 
 def split_rows(task: str, seed: int) -> list[dict[str, Any]]:

@@ -127,7 +127,7 @@ def report_text(report: dict[str, Any], *, status: str) -> str:
                 f"  test difference (winner - baseline): {difference['mean']:+.3f} "
                 f"(95% CI {difference['low']:+.3f} to {difference['high']:+.3f}; "
                 f"{difference['wins']} better, {difference['losses']} worse, {difference['ties']} same"
-                + (f"; McNemar p = {p_value:.4f}" if p_value is not None else "")
+                + (f"; McNemar {_p_value_text(p_value)}" if p_value is not None else "")
                 + ")"
             )
     else:
@@ -142,3 +142,8 @@ def report_text(report: dict[str, Any], *, status: str) -> str:
     if report["diff"]:
         lines += ["  prompt diff:", *("    " + line for line in report["diff"].splitlines())]
     return "\n".join(lines)
+
+
+def _p_value_text(p_value: float) -> str:
+    # Four decimals would print a tiny p-value as "0.0000", which reads as an impossible certainty.
+    return "p < 0.0001" if p_value < 0.0001 else f"p = {p_value:.4f}"
