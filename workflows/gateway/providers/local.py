@@ -215,7 +215,8 @@ class LocalProvider:
         is kept, as `create_completion` does: only the rest is read again. The last prompt token is always
         evaluated anew, since its row of scores may have been overwritten by a previous choice.
         """
-        kept = min(_shared_prefix(llama.input_ids[: llama.n_tokens].tolist(), prompt_tokens), len(prompt_tokens) - 1)
+        shared = llama.longest_token_prefix(llama.input_ids[: llama.n_tokens].tolist(), prompt_tokens)
+        kept = min(shared, len(prompt_tokens) - 1)
         llama.n_tokens = kept  # eval() drops the cache beyond n_tokens
         llama.eval(prompt_tokens[kept:])
         prompt_end = llama.n_tokens
@@ -230,16 +231,6 @@ class LocalProvider:
             picked = rows[np.arange(len(choice_tokens)), choice_tokens]
             scores[choice] = float(np.sum(picked - log_norm))
         return scores
-
-
-def _shared_prefix(evaluated: Sequence[int], tokens: Sequence[int]) -> int:
-    """How many leading tokens two token sequences share."""
-    shared = 0
-    for first, second in zip(evaluated, tokens, strict=False):
-        if first != second:
-            break
-        shared += 1
-    return shared
 
 
 def _elapsed_ms(started: float) -> int:
