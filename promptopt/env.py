@@ -52,6 +52,9 @@ class EnvSettings(BaseSettings):
     JOB_MAX_ATTEMPTS: int = Field(default=3, ge=1, le=20)
     DATASET_MAX_BYTES: int = Field(default=20 * 1024 * 1024, ge=1024)
     DATASET_MAX_ROWS: int = Field(default=100_000, ge=1)
+    # Failed sign-ins allowed per account and per client address before both are locked for the cool-off.
+    SIGN_IN_FAILURE_LIMIT: int = Field(default=5, ge=1, le=1000)
+    SIGN_IN_LOCKOUT_MINUTES: int = Field(default=15, ge=1, le=7 * 24 * 60)
 
     # Model providers. The embedded local model needs nothing; the others are configured here.
     LOCAL_MODEL_PATH: Path | None = Field(default=None, description="Another GGUF file instead of SmolLM2")

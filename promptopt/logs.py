@@ -58,5 +58,8 @@ def build_logging_config(*, log_format: str, level: str) -> dict[str, Any]:
             # django-q2 configures its own logger; route it through ours so worker lines look the same.
             "django-q": {"handlers": ["console"], "level": level, "propagate": False},
             "django.db.backends": {"level": "INFO"},
+            # django-axes logs every sign-in at INFO, even a successful one that reset nothing; lockouts are
+            # logged at WARNING, which is what an operator needs to see.
+            "axes": {"level": "WARNING"},
         },
     }

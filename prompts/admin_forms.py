@@ -9,6 +9,7 @@ from django.contrib.admin.helpers import ActionForm
 from django.db.models import QuerySet
 
 from accounts.models import Team
+from promptopt.form_fields import LimitedJSONField
 from prompts.importers import DatasetFileError, ImportOptions, parse_split_map
 from prompts.models import (
     VERSION_CONTENT_FIELDS,
@@ -92,6 +93,7 @@ class PromptVersionAddForm(forms.ModelForm[PromptVersion]):
         model = PromptVersion
         # Every content field, so a new one cannot be left out of the form by accident.
         fields = ("prompt", "parent", *VERSION_CONTENT_FIELDS, "commit_message")
+        field_classes = {"demonstrations": LimitedJSONField, "output_schema": LimitedJSONField}
         help_texts = {"parent": "Leave blank to continue from the prompt's latest version."}
 
     def clean_demonstrations(self) -> Any:

@@ -9,12 +9,19 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from promptopt.errors import InvalidInputError
+from promptopt.input_limits import (
+    MAX_ACCEPTED_ANSWERS,
+    MAX_INPUT_FIELDS,
+    MAX_NAME_CHARS,
+    JsonInputError,
+    parse_json,
+    text_problem,
+)
 from prompts.placeholders import IDENTIFIER
 from prompts.splits import ALL_SPLITS, SPLIT_ALIASES, Split, row_content_key
 
@@ -31,6 +38,10 @@ _UTF8_BOM = b"\xef\xbb\xbf"
 _DELIMITER_GUESSES = (",", ";", "\t", "|")
 _CANONICAL_SPLIT_NAMES = ", ".join(split.value for split in ALL_SPLITS)
 _EXTRA_ALIASES = ", ".join(alias for alias in SPLIT_ALIASES if alias not in {s.value for s in ALL_SPLITS})
+_SPLIT_MAP_WITHOUT_COLUMN = (
+    "--split-map was given, but the file has no split column (looked for {looked_for}); name it with "
+    "--split-field, or leave out --split-map to assign splits by --seed"
+)
 # The split-map key for rows without a split value: JSON null, a missing key, or an empty or blank cell.
 NO_SPLIT_VALUE = "null"
 
@@ -277,11 +288,18 @@ def _answers_from_json(value: object, line: int, field: str, problems: _Problems
     if not isinstance(value, list):
         problems.add(line, field, f"must be a list of strings, got {_kind(value)}")
         return None
+    if len(value) > MAX_ACCEPTED_ANSWERS:
+        problems.add(line, field, f"has {len(value):,} accepted answers; the limit is {MAX_ACCEPTED_ANSWERS}")
+        return None
     answers: list[str] = []
     for position, item in enumerate(value, start=1):
         text = _scalar_text(item)
         if text is None:
             problems.add(line, field, f"item {position} must be text or a number, got {_kind(item)}")
+            return None
+        problem = text_problem(text)
+        if problem is not None:
+            problems.add(line, field, f"item {position} {problem}")
             return None
         if text.strip():
             answers.append(text.strip())
@@ -292,22 +310,25 @@ def _answers_from_cell(cell: str, line: int, field: str, problems: _Problems) ->
     stripped = cell.strip()
     if stripped.startswith("[") and stripped.endswith("]"):
         try:
-            parsed: object = json.loads(stripped, parse_float=_keep_number_text)
-        except (ValueError, RecursionError):
+            parsed: object = parse_json(stripped, parse_float=_keep_number_text)
+        except JsonInputError:
             # Not JSON after all (e.g. "[A]|[B]"): fall back to the '|'-separated form.
             parsed = None
         if isinstance(parsed, list):
             return _answers_from_json(parsed, line, field, problems)
-    return tuple(part.strip() for part in stripped.split("|") if part.strip())
+    return _answers_from_json([part.strip() for part in stripped.split("|") if part.strip()], line, field, problems)
 
 
 def _check_input_names(pairs: Sequence[tuple[str, str]], role_fields: set[str], problems: _Problems) -> None:
     """Check (field, stored name) pairs: names become {{name}} template placeholders."""
+    if len(pairs) > MAX_INPUT_FIELDS:
+        problems.add(None, None, f"{len(pairs):,} input fields; the limit is {MAX_INPUT_FIELDS}")
+        return
     seen: dict[str, str] = {}
     for field, name in pairs:
         if field in role_fields:
             problems.add(None, field, "is used both as an input and as the target, split or answers field")
-        elif not IDENTIFIER.fullmatch(name):
+        elif len(name) > MAX_NAME_CHARS or not IDENTIFIER.fullmatch(name):
             problems.add(
                 None,
                 field,
@@ -350,6 +371,10 @@ class _Rows:
         if not text.strip():
             self._problems.add(line, field, "is empty")
             return None
+        problem = text_problem(text)
+        if problem is not None:
+            self._problems.add(line, field, problem)
+            return None
         return text
 
     def target_text(self, line: int, field: str, value: object) -> str | None:
@@ -361,6 +386,10 @@ class _Rows:
         text = "" if not found or value is None else _scalar_text(value)
         if text is None:
             self._problems.add(line, field, f"must be a split name, got {_kind(value)}")
+            return None
+        problem = text_problem(text, max_chars=MAX_NAME_CHARS)
+        if problem is not None:
+            self._problems.add(line, field, problem)
             return None
         text = text.strip()
         if not text:
@@ -438,6 +467,9 @@ class _CsvColumns:
 
 def _csv_records(text: str, delimiter: str, problems: _Problems) -> list[tuple[int, list[str]]]:
     """(line where the record starts, cells) for every record; physically empty lines are skipped."""
+    # The csv module caps a cell at 128 KiB with an error of its own; lifting its cap above the text's length
+    # (a cell is never longer) leaves one cell limit, MAX_TEXT_CHARS, for CSV and JSONL alike, checked per field.
+    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
     # strict=True turns stray quotes into errors instead of silently merging cells.
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     records: list[tuple[int, list[str]]] = []
@@ -501,6 +533,8 @@ def _csv_columns(header: list[str], options: ImportOptions, problems: _Problems)
         answers_field = "accepted_answers" if "accepted_answers" in positions else None
     elif answers_field not in positions:
         missing(answers_field, "--answers-field")
+    if split_field is None and options.split_map:
+        problems.add(None, None, _SPLIT_MAP_WITHOUT_COLUMN.format(looked_for="'split'"))
     role_fields = {name for name in (target_field, split_field, answers_field) if name is not None}
 
     if options.input_fields:
@@ -615,12 +649,9 @@ def _jsonl_objects(text: str, problems: _Problems) -> list[tuple[int, dict[str, 
         if not raw.strip():
             continue
         try:
-            value: object = json.loads(raw, parse_float=_keep_number_text)
-        except json.JSONDecodeError as error:
-            problems.add(number, None, f"malformed JSON: {error.msg} (column {error.colno})")
-            continue
-        except (ValueError, RecursionError) as error:
-            problems.add(number, None, f"malformed JSON: {error}")
+            value: object = parse_json(raw, parse_float=_keep_number_text)
+        except JsonInputError as error:
+            problems.add(number, error.where or None, error.reason)
             continue
         if not isinstance(value, dict):
             problems.add(number, None, f"expected a JSON object, got {_kind(value)}")
@@ -646,6 +677,10 @@ def _parse_jsonl(text: str, options: ImportOptions, problems: _Problems) -> Pars
     answers_field = options.answers_field
     if answers_field is None:
         answers_field = _first_present(first, ("meta.answers", "accepted_answers"))
+    if split_field is None and options.split_map:
+        problems.add(
+            first_line, None, _SPLIT_MAP_WITHOUT_COLUMN.format(looked_for="'meta.split' and 'split' in the first row")
+        )
     role_fields = {name for name in (target_field, split_field, answers_field) if name is not None}
     # "meta" carries provenance (ids, original splits), never model inputs.
     role_keys = {name.split(".", 1)[0] for name in role_fields} | {"meta"}

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +18,8 @@ from django.utils.text import slugify
 
 from accounts.models import Team
 from accounts.services import ensure_can_write
+from promptopt.errors import InvalidInputError
+from promptopt.input_limits import MAX_NAME_CHARS, MAX_TEXT_CHARS, check_seed, text_problem
 from prompts.importers import ImportOptions, parse_dataset_file
 from prompts.models import (
     Dataset,
@@ -31,6 +35,23 @@ from prompts.models import (
     VersionSource,
 )
 from prompts.splits import DEFAULT_RATIOS, Split, SplitRequest, assign_splits, row_content_key
+from prompts.version_validation import validate_version_content
+
+MAX_COMMIT_MESSAGE_CHARS = 500  # PromptVersion.commit_message's length
+
+
+def _check_texts(**fields: str | None) -> None:
+    """Names, descriptions and messages obey the same character and size limits as every other text."""
+    errors: dict[str, list[str]] = {}
+    for name, value in fields.items():
+        if value is None:
+            continue
+        limit = {"description": MAX_TEXT_CHARS, "commit_message": MAX_COMMIT_MESSAGE_CHARS}.get(name, MAX_NAME_CHARS)
+        problem = text_problem(value, max_chars=limit)
+        if problem is not None:
+            errors[name] = [problem]
+    if errors:
+        raise ValidationError(errors)
 
 
 @dataclass(frozen=True)
@@ -87,6 +108,7 @@ def prompt_create(
 ) -> Prompt:
     """Create a prompt and, when a draft is given, its version 1 in the same transaction."""
     ensure_can_write(user=created_by, team=team)
+    _check_texts(name=name, slug=slug, description=description)
     prompt = Prompt(
         team=team,
         name=name.strip(),
@@ -104,6 +126,7 @@ def prompt_create(
 def _catalog_entry_update(
     entry: Prompt | Dataset, *, name: str | None, description: str | None, archived: bool | None
 ) -> None:
+    _check_texts(name=name, description=description)
     changed = ["updated_at"]
     for field_name, value in (("name", name), ("description", description), ("archived", archived)):
         if value is not None:
@@ -136,7 +159,14 @@ def prompt_delete(*, prompt: Prompt, deleted_by: User | None) -> None:
 
 
 def _version_from_draft(prompt: Prompt, draft: VersionDraft, *, number: int = 0) -> PromptVersion:
-    """An unsaved version holding the draft's content (its content hash is what identifies it)."""
+    """An unsaved version holding the draft's content (its content hash is what identifies it).
+
+    The content is checked first: hashing serialises it, which must not meet an unbounded value.
+    """
+    # Shallow on purpose: dataclasses.asdict would recurse into the values before they are known to be flat.
+    errors = validate_version_content({item.name: getattr(draft, item.name) for item in dataclasses.fields(draft)})
+    if errors:
+        raise ValidationError(errors)
     version = PromptVersion(
         prompt=prompt,
         number=number,
@@ -177,6 +207,7 @@ def version_create(
     The parent defaults to the latest version, so history forms a chain unless a caller branches.
     """
     ensure_can_write(user=created_by, team=prompt.team)
+    _check_texts(commit_message=commit_message)
     # Lock the prompt row: two concurrent creations must not both pick the same next number.
     Prompt.objects.select_for_update().filter(pk=prompt.pk).first()
     latest = PromptVersion.objects.filter(prompt=prompt).aggregate(latest=Max("number"))["latest"] or 0
@@ -225,6 +256,7 @@ def dataset_create(
     *, team: Team, name: str, slug: str | None = None, description: str = "", created_by: User | None
 ) -> Dataset:
     ensure_can_write(user=created_by, team=team)
+    _check_texts(name=name, slug=slug, description=description)
     dataset = Dataset(
         team=team,
         name=name.strip(),
@@ -278,8 +310,21 @@ class DatasetImport:
 
 @dataclass(frozen=True)
 class SplitSettings:
+    """How rows are placed in train / validation / test; refused at once when the values make no sense."""
+
     seed: int = 0
     ratios: Mapping[Split, float] = field(default_factory=lambda: dict(DEFAULT_RATIOS))
+
+    def __post_init__(self) -> None:
+        check_seed(self.seed, field="seed")
+        values = [self.ratios.get(split, 0.0) for split in Split]
+        # NaN fails every comparison and infinity swallows every other weight: both would put all rows in one split.
+        if not all(isinstance(v, int | float) and math.isfinite(v) and v >= 0 for v in values) or sum(values) <= 0:
+            shown = ",".join(str(v) for v in values)
+            raise InvalidInputError(
+                f"split ratios: {shown} must be three finite, non-negative numbers (train,validation,test) "
+                "that are not all zero"
+            )
 
 
 def _dataset_content_hash(rows: Sequence[tuple[str, Sequence[str], Split]]) -> str:
@@ -307,6 +352,7 @@ def dataset_version_import(
     (same rows, same splits) returns that version rather than a duplicate.
     """
     ensure_can_write(user=created_by, team=team)
+    _check_texts(name=dataset_name)
     split_settings = split_settings or SplitSettings()
     parsed = parse_dataset_file(file_name=file_name, content=content, options=options)
     keys = [row_content_key(row.inputs, row.expected_output) for row in parsed.rows]

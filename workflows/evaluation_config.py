@@ -7,11 +7,17 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from promptopt.errors import InvalidInputError, invalid_input_from
+from promptopt.input_limits import MAX_NAME_CHARS, MAX_SEED, json_value_size_problem
 from workflows.metrics import parse_metric_config
+
+# Every config refuses NaN and infinity: NaN passes no comparison and so slips past every range check.
+STRICT_CONFIG = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class BudgetConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Hard limits; a limit that is set must allow at least some work (0 is refused, not read as "none")."""
+
+    model_config = STRICT_CONFIG
 
     max_calls: int | None = Field(default=None, ge=1)
     max_tokens: int | None = Field(default=None, ge=1)
@@ -22,14 +28,15 @@ class BudgetConfig(BaseModel):
 class EvaluationConfig(BaseModel):
     """Stored on the EvaluationRun; anything wrong is refused before the run is created."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT_CONFIG
 
     metric: dict[str, Any] = Field(default_factory=lambda: {"name": "any_answer"})
-    provider: str | None = None  # None: the version's own provider and model
-    model: str | None = None
+    # None: the version's own provider and model
+    provider: str | None = Field(default=None, max_length=MAX_NAME_CHARS)
+    model: str | None = Field(default=None, max_length=MAX_NAME_CHARS)
     fresh: bool = False  # True: ask the provider again even when the cache has the answer
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
 
     @field_validator("metric")
     @classmethod
@@ -41,7 +48,15 @@ class EvaluationConfig(BaseModel):
         return value
 
 
+def check_config_shape(data: Any) -> None:
+    """Size, depth and characters of a config before pydantic reads it (it may arrive already parsed)."""
+    problem = json_value_size_problem(data)
+    if problem is not None:
+        raise InvalidInputError(f"config: {problem}")
+
+
 def evaluation_config_parse(data: dict[str, Any]) -> EvaluationConfig:
+    check_config_shape(data)
     try:
         return EvaluationConfig.model_validate(data)
     except ValidationError as error:

@@ -16,6 +16,7 @@ from prompts.models import DatasetVersion, Example, PromptVersion
 from prompts.placeholders import template_variables
 from prompts.rendering import PromptSpec, RenderError, render
 from prompts.splits import Split
+from prompts.version_validation import validate_version_content
 from workflows.engine.config import run_config_parse
 from workflows.engine.estimate import run_estimate
 from workflows.engine.strategies.registry import strategies_build
@@ -138,6 +139,15 @@ def evaluation_create(
     return evaluation
 
 
+def _check_baseline_content(version: PromptVersion) -> None:
+    # A version saved before a rule existed may break it; every candidate derived from it would then be refused
+    # (the search could only ever return the baseline), so the run is refused up front with the reason.
+    errors = validate_version_content(version.content())
+    if errors:
+        problems = "; ".join(f"{field}: {messages[0]}" for field, messages in errors.items())
+        raise InvalidInputError(f"{version} cannot be optimized as it is ({problems}); save a corrected version first")
+
+
 def _enqueue_run(run_id: int) -> None:
     from django_q.tasks import async_task
 
@@ -183,6 +193,7 @@ def run_create(
     """
     ensure_can_write(user=created_by, team=team)
     _check_same_team(team, version, dataset_version)
+    _check_baseline_content(version)
     parsed = run_config_parse(dict(config))
     task_provider, model_name = task_model_for(version, parsed)
     provider_build(name=task_provider, model=model_name, probe=True)

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
 import types
 from importlib.machinery import ModuleSpec
+from unittest.mock import ANY
 
 import numpy as np
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from promptopt.errors import InvalidInputError
+from tests.bounded_time import within_seconds
 from workflows.metrics import (
     MetricConfig,
     MetricInput,
@@ -306,7 +309,22 @@ def test_it_applies_regex_flags():
     assert score({"name": "regex", "pattern": "yes|no", "flags": "i"}, "YES") == MetricResult(1.0)
     assert score({"name": "regex", "pattern": "yes|no"}, "YES").score == 0.0
     assert score({"name": "regex", "pattern": "a.b", "flags": "s"}, "a\nb") == MetricResult(1.0)
-    assert score({"name": "regex", "pattern": r"\d+  # digits", "flags": "x"}, "42") == MetricResult(1.0)
+    assert score({"name": "regex", "pattern": "^b$", "flags": "m"}, "a\nb") == MetricResult(0.0, ANY)
+    assert score({"name": "regex", "pattern": "a\n^b$", "flags": "m"}, "a\nb") == MetricResult(1.0)
+
+
+def test_it_matches_a_catastrophic_backtracking_pattern_in_linear_time():
+    # With Python's re, "(\D+)+!" against 30 letters without a "!" takes minutes; RE2 answers at once.
+    result = within_seconds(lambda: score({"name": "regex", "pattern": r"(\D+)+!"}, "a" * 30 + "?"))
+    assert result.score == 0.0
+
+
+def test_it_refuses_python_only_regex_syntax_with_a_hint():
+    assert config_error({"name": "regex", "pattern": r"(?<=a)b"}) == (
+        "pattern: not a valid regular expression: invalid perl operator: (?<=; patterns use RE2 syntax, which "
+        "matches in linear time: no look-around ((?=…), (?<=…)) or back-references (\\1); write \\z rather "
+        "than \\Z for the end of the text"
+    )
 
 
 def test_it_explains_an_empty_output_for_regex():
@@ -317,13 +335,16 @@ def test_it_explains_an_empty_output_for_regex():
 
 def test_it_names_the_pattern_field_when_it_does_not_compile():
     assert config_error({"name": "regex", "pattern": "(unclosed"}) == (
-        "pattern: not a valid regular expression: missing ), unterminated subpattern at position 0"
+        "pattern: not a valid regular expression: missing ): (unclosed"
     )
 
 
 def test_it_names_the_flags_field_for_an_unknown_flag():
     assert config_error({"name": "regex", "pattern": "a", "flags": "iq"}) == (
-        "flags: unknown flag 'q'; use letters from 'imsxa'"
+        "flags: unknown flag 'q'; use letters from 'imsa'"
+    )
+    assert config_error({"name": "regex", "pattern": "a", "flags": "x"}) == (
+        "flags: flag 'x' (verbose) is not supported; remove the spaces and comments from the pattern"
     )
 
 
@@ -515,10 +536,10 @@ def test_it_accepts_output_that_conforms_to_the_schema():
     [
         ('{"age": 36}', "missing required property 'name' at $"),
         ("{}", "missing required property 'name' at $ (and 1 more violation)"),
-        ('{"name": "Ada", "age": "36"}', "'36' is not of type 'integer' at $.age"),
-        ('{"name": "Ada", "age": 36, "tags": ["x", 3]}', "3 is not of type 'string' at $.tags[1]"),
-        ('{"name": "Ada", "age": 36, "born": "1815-13-10"}', "'1815-13-10' is not a 'date' at $.born"),
-        ("[]", "[] is not of type 'object' at $"),
+        ('{"name": "Ada", "age": "36"}', '"36" is not of type "integer" at $.age'),
+        ('{"name": "Ada", "age": 36, "tags": ["x", 3]}', '3 is not of type "string" at $.tags[1]'),
+        ('{"name": "Ada", "age": 36, "born": "1815-13-10"}', '"1815-13-10" is not a "date" at $.born'),
+        ("[]", '[] is not of type "object" at $'),
     ],
 )
 def test_it_names_the_schema_violation_and_its_path(output, feedback):
@@ -536,14 +557,32 @@ def test_it_follows_local_schema_references():
     schema = {"$defs": {"count": {"type": "integer"}}, "type": "array", "items": {"$ref": "#/$defs/count"}}
     assert score({"name": "json_schema", "schema": schema}, "[1, 2]") == MetricResult(1.0)
     assert score({"name": "json_schema", "schema": schema}, '[1, "2"]') == MetricResult(
-        0.0, "output does not match the schema: '2' is not of type 'integer' at $[1]"
+        0.0, 'output does not match the schema: "2" is not of type "integer" at $[1]'
     )
 
 
-def test_it_refuses_a_missing_local_reference_as_a_config_error():
+def test_it_refuses_a_missing_local_reference_when_the_config_is_parsed():
     schema = {"type": "array", "items": {"$ref": "#/$defs/missing"}}
-    with pytest.raises(InvalidInputError, match="schema: cannot resolve the reference"):
-        score({"name": "json_schema", "schema": schema}, "[1]")
+    assert config_error({"name": "json_schema", "schema": schema}).startswith(
+        "schema: not a valid JSON Schema: Pointer '/$defs/missing' does not exist"
+    )
+
+
+def test_it_matches_schema_patterns_in_linear_time():
+    schema = {"type": "object", "properties": {"a": {"type": "string", "pattern": r"^(\D+)+!$"}}}
+    output = json.dumps({"a": "a" * 5000 + "?"})
+    result = within_seconds(lambda: score({"name": "json_schema", "schema": schema}, output))
+    assert result.score == 0.0
+    assert result.feedback.startswith('output does not match the schema: "aaaa')
+    assert result.feedback.endswith("… at $.a")
+
+
+def test_it_refuses_a_schema_pattern_the_linear_engine_cannot_run():
+    schema = {"type": "string", "pattern": "(?<=a)b"}
+    assert config_error({"name": "json_schema", "schema": schema}) == (
+        'schema: not a valid JSON Schema: "(?<=a)b" is not a "regex" (patterns are matched in linear time, so '
+        "look-around and back-references are not available)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -707,7 +746,7 @@ def test_it_names_every_offending_field_of_a_combination_on_its_own_line():
     )
     assert message.splitlines() == [
         "combine.0.weight: Input should be greater than 0",
-        "combine.1.metric.pattern: not a valid regular expression: missing ), unterminated subpattern at position 0",
+        "combine.1.metric.pattern: not a valid regular expression: missing ): (",
         "combine.1.metric.patern: Extra inputs are not permitted",
     ]
 

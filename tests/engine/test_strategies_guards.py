@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from tests.engine.test_strategies_support import sentiment_context
 from workflows.engine.strategies.base import Observation
-from workflows.engine.strategies.guards import keeps_placeholders, leaks_expected_outputs, without_placeholders
+from workflows.engine.strategies.guards import (
+    NewContents,
+    keeps_placeholders,
+    leaks_expected_outputs,
+    without_placeholders,
+)
 
 
 def _shown(*expected: str) -> tuple[Observation, ...]:
@@ -59,3 +65,18 @@ def test_it_accepts_a_template_only_if_every_placeholder_survives():
 
 def test_it_turns_placeholders_into_plain_names():
     assert without_placeholders("Classify the {{ text }} by {{author}}.") == "Classify the text by author."
+
+
+def test_it_admits_no_content_that_could_not_be_saved_as_a_version():
+    context = sentiment_context()
+    admitted = NewContents(context)
+    incumbent = context.incumbent
+
+    placeholder_in_instruction = incumbent.edit(system_instruction="Label {{text}} as positive or negative.")
+    control_character = incumbent.edit(demonstrations=(({"text": "fine\x00"}, "positive"),))
+    fine = incumbent.edit(system_instruction="Label the review as positive or negative.")
+
+    assert not admitted.admit(placeholder_in_instruction)
+    assert not admitted.admit(control_character)
+    assert admitted.admit(fine)
+    assert not admitted.admit(fine)  # and each content only once

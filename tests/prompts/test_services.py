@@ -90,7 +90,7 @@ def test_it_refuses_a_version_identical_to_an_existing_one(prompt, editor):
             "output_schema",
             "not a valid JSON Schema",
         ),
-        (VersionDraft(template="{{text}}", temperature=3.0), "temperature", "less than or equal to 2"),
+        (VersionDraft(template="{{text}}", temperature=3.0), "temperature", "must be between 0 and 2"),
     ],
 )
 def test_it_names_the_field_of_invalid_version_content(prompt, editor, draft, field, message):

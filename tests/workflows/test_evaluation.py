@@ -8,6 +8,7 @@ from promptopt.errors import InvalidInputError
 from prompts.importers import ImportOptions
 from prompts.services import VersionDraft, dataset_version_import, prompt_create
 from prompts.splits import Split
+from tests.bounded_time import within_seconds
 from workflows.evaluation_runner import evaluation_execute
 from workflows.gateway.providers.base import ProviderRequestError, ProviderUnavailableError
 from workflows.gateway.types import Generation
@@ -93,6 +94,25 @@ def test_it_scores_every_example_of_the_split_with_an_interval(setup, scripted):
     assert result.score == 1.0 and result.score_ci_low == 1.0 and result.score_ci_high == 1.0
     assert (result.calls, result.cached_calls, result.input_tokens) == (test_count, 0, 10 * test_count)
     assert Prediction.objects.filter(evaluation=result).count() == test_count
+
+
+class ChattyProvider(ScriptedProvider):
+    """Answers every example with a long run of letters: text a backtracking regex engine chokes on."""
+
+    def generate(self, requests):
+        self.calls += len(requests)
+        return [Generation(text="a" * 40 + "?", input_tokens=10, output_tokens=40) for _ in requests]
+
+
+def test_it_finishes_an_evaluation_whose_regex_would_backtrack_for_hours(setup, monkeypatch):
+    monkeypatch.setattr("workflows.evaluation_runner.provider_build", lambda **kwargs: ChattyProvider())
+    evaluation = _create(setup, metric={"name": "regex", "pattern": r"(\D+)+!"})
+
+    # With Python's re each of these outputs takes about 2**40 steps; the evaluation stayed "running" for good.
+    result = within_seconds(lambda: evaluation_execute(evaluation_id=evaluation.pk)).evaluation
+
+    assert (result.status, result.score) == (JobStatus.SUCCEEDED, 0.0)
+    assert result.scored_count == result.example_count > 0
 
 
 def test_it_answers_a_repeated_evaluation_from_the_cache_with_zero_calls(setup, scripted):

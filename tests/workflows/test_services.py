@@ -1,14 +1,21 @@
-"""Cancelling runs: queued runs stop at once, running ones are flagged, finished ones refuse."""
+"""Run services: cancelling (queued runs stop at once, running ones are flagged, finished ones refuse), and
+refusing a baseline that breaks the version rules."""
 
 from __future__ import annotations
 
 import pytest
 from django.db import IntegrityError, transaction
 
-from promptopt.errors import ConflictError, PermissionDeniedError
-from tests.factories import EvaluationRunFactory, MembershipFactory, OptimizationRunFactory
+from promptopt.errors import ConflictError, InvalidInputError, PermissionDeniedError
+from tests.factories import (
+    DatasetVersionFactory,
+    EvaluationRunFactory,
+    MembershipFactory,
+    OptimizationRunFactory,
+    PromptVersionFactory,
+)
 from workflows.models import JobStatus, OptimizationRun
-from workflows.services import evaluation_cancel, run_cancel
+from workflows.services import evaluation_cancel, run_cancel, run_create
 
 
 @pytest.fixture
@@ -63,3 +70,20 @@ def test_it_enforces_known_statuses_in_the_database(run):
 def test_it_enforces_progress_between_zero_and_one_in_the_database(run):
     with pytest.raises(IntegrityError), transaction.atomic():
         OptimizationRun.objects.filter(pk=run.pk).update(progress=1.5)
+
+
+def test_it_refuses_to_optimize_a_version_saved_before_a_rule_it_breaks(db):
+    # Saved directly, as a version from before the rule was: the instruction carries a placeholder.
+    version = PromptVersionFactory(system_instruction="Classify {{text}}")
+    dataset_version = DatasetVersionFactory(dataset__team=version.prompt.team)
+
+    with pytest.raises(InvalidInputError, match="system_instruction: '\\{\\{text\\}\\}' looks like template syntax"):
+        run_create(
+            team=version.prompt.team,
+            version=version,
+            dataset_version=dataset_version,
+            config={},
+            created_by=None,
+            enqueue=False,
+        )
+    assert OptimizationRun.objects.count() == 0

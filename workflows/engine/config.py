@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from promptopt.errors import InvalidInputError, invalid_input_from
-from workflows.evaluation_config import BudgetConfig
+from promptopt.input_limits import MAX_NAME_CHARS, MAX_SEED
+from workflows.evaluation_config import STRICT_CONFIG, BudgetConfig, check_config_shape
 from workflows.metrics import parse_metric_config
 
 
 class RunConfig(BaseModel):
     """Every knob of the search; defaults suit the embedded model on a dataset of a few hundred rows."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT_CONFIG
 
     metric: dict[str, Any] = Field(default_factory=lambda: {"name": "normalized_match"})
-    strategies: list[str] = Field(default_factory=lambda: ["auto"], min_length=1)
+    strategies: list[Annotated[str, Field(max_length=MAX_NAME_CHARS)]] = Field(
+        default_factory=lambda: ["auto"], min_length=1, max_length=10
+    )
     iterations: int = Field(default=4, ge=1, le=100, description="Most iterations of the five steps.")
-    patience: int = Field(default=2, ge=1, description="Stop after this many iterations without a new incumbent.")
+    patience: int = Field(
+        default=2, ge=1, le=100, description="Stop after this many iterations without a new incumbent."
+    )
     target_score: float | None = Field(default=None, ge=0.0, le=1.0, description="Stop once validation reaches it.")
     minibatch_size: int = Field(default=8, ge=2, le=500)
     candidates_per_iteration: int = Field(default=6, ge=1, le=50)
@@ -32,11 +37,13 @@ class RunConfig(BaseModel):
     confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
     validation_limit: int | None = Field(default=None, ge=2, description="Score at most this many validation rows.")
     max_demos: int = Field(default=8, ge=0, le=16, description="Most demonstrations in one candidate.")
-    seed: int = 0
-    task_provider: str | None = None  # None: the baseline version's provider and model
-    task_model: str | None = None
-    optimizer_provider: str | None = None  # None: no optimizer model (mutations and demos still work)
-    optimizer_model: str | None = None
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
+    # None: the baseline version's provider and model
+    task_provider: str | None = Field(default=None, max_length=MAX_NAME_CHARS)
+    task_model: str | None = Field(default=None, max_length=MAX_NAME_CHARS)
+    # None: no optimizer model (mutations and demos still work)
+    optimizer_provider: str | None = Field(default=None, max_length=MAX_NAME_CHARS)
+    optimizer_model: str | None = Field(default=None, max_length=MAX_NAME_CHARS)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
     fresh: bool = False
 
@@ -60,6 +67,7 @@ class RunConfig(BaseModel):
 
 def run_config_parse(data: dict[str, Any]) -> RunConfig:
     """The validated config, or InvalidInputError naming each bad field."""
+    check_config_shape(data)
     try:
         return RunConfig.model_validate(data)
     except ValidationError as error:

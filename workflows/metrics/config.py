@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal, TypeAlias, get_args
 
-from jsonschema import exceptions as schema_errors
-from jsonschema import validators
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -20,8 +17,10 @@ from pydantic import (
 )
 
 from promptopt.errors import InvalidInputError
+from promptopt.input_limits import MAX_CHOICE_CHARS, MAX_CHOICES, MAX_NAME_CHARS, json_value_size_problem
+from promptopt.json_schemas import schema_problem
+from promptopt.safe_regex import PatternError, compile_pattern, flags_problem
 from workflows.metrics.normalize import normalize_label
-from workflows.metrics.structured import REGEX_FLAGS
 
 
 class MetricConfigBase(BaseModel):
@@ -90,21 +89,19 @@ class RegexConfig(MetricConfigBase):
     @field_validator("flags")
     @classmethod
     def _known_flags(cls, flags: str) -> str:
-        unknown = sorted(set(flags) - set(REGEX_FLAGS))
-        if unknown:
-            raise ValueError(f"unknown flag {unknown[0]!r}; use letters from {''.join(REGEX_FLAGS)!r}")
+        problem = flags_problem(flags)
+        if problem is not None:
+            raise ValueError(problem)
         return flags
 
     @field_validator("pattern")
     @classmethod
     def _compiles(cls, pattern: str, info: ValidationInfo) -> str:
-        flags = re.NOFLAG
-        for letter in info.data.get("flags", ""):
-            flags |= REGEX_FLAGS[letter]
+        # Compiled by RE2, as the metric will match it: linear-time matching is guaranteed by construction.
         try:
-            re.compile(pattern, flags)
-        except re.error as error:
-            raise ValueError(f"not a valid regular expression: {error}") from error
+            compile_pattern(pattern, info.data.get("flags", ""))
+        except PatternError as error:
+            raise ValueError(str(error)) from None
         return pattern
 
 
@@ -120,7 +117,9 @@ class ChoiceConfig(MetricConfigBase):
     """1 when the output names exactly one choice and it is the expected one."""
 
     name: Literal["choice"]
-    choices: tuple[str, ...] | None = Field(default=None, min_length=2)
+    choices: tuple[Annotated[str, Field(max_length=MAX_CHOICE_CHARS)], ...] | None = Field(
+        default=None, min_length=2, max_length=MAX_CHOICES
+    )
 
     @field_validator("choices")
     @classmethod
@@ -144,18 +143,6 @@ class JsonValidConfig(MetricConfigBase):
     name: Literal["json_valid"]
 
 
-def _references(schema: Any) -> Iterator[str]:
-    if isinstance(schema, Mapping):
-        for key, value in schema.items():
-            if key == "$ref" and isinstance(value, str):
-                yield value
-            else:
-                yield from _references(value)
-    elif isinstance(schema, list):
-        for value in schema:
-            yield from _references(value)
-
-
 class JsonSchemaConfig(MetricConfigBase):
     """1 when the output is JSON that conforms to the schema."""
 
@@ -168,14 +155,9 @@ class JsonSchemaConfig(MetricConfigBase):
     @field_validator("json_schema")
     @classmethod
     def _valid_schema(cls, schema: dict[str, Any]) -> dict[str, Any]:
-        try:
-            validators.validator_for(schema).check_schema(schema)
-        except schema_errors.SchemaError as error:
-            raise ValueError(f"not a valid JSON Schema: {error.message} at {error.json_path}") from error
-        for reference in _references(schema):
-            # Remote references would be fetched from the network at scoring time, which these machines lack.
-            if not reference.startswith("#"):
-                raise ValueError(f"$ref {reference!r} points outside the schema; only references like '#/$defs/…' work")
+        problem = schema_problem(schema)
+        if problem is not None:
+            raise ValueError(problem)
         return schema
 
 
@@ -183,16 +165,16 @@ class EmbeddingSimilarityConfig(MetricConfigBase):
     """Cosine similarity of sentence embeddings (optional 'embeddings' dependencies)."""
 
     name: Literal["embedding_similarity"]
-    model_path: str | None = Field(default=None, min_length=1)
+    model_path: str | None = Field(default=None, min_length=1, max_length=4096)
 
 
 class LlmJudgeConfig(MetricConfigBase):
     """A model grades the output against a versioned rubric; needs the gateway, so it is built per run."""
 
     name: Literal["llm_judge"]
-    rubric: str = Field(default="correctness-v1", min_length=1)
-    provider: str | None = None  # None: the evaluated version's own provider
-    model: str | None = None
+    rubric: str = Field(default="correctness-v1", min_length=1, max_length=MAX_NAME_CHARS)
+    provider: str | None = Field(default=None, max_length=MAX_NAME_CHARS)  # None: the version's own provider
+    model: str | None = Field(default=None, max_length=MAX_NAME_CHARS)
 
     @field_validator("rubric")
     @classmethod
@@ -232,11 +214,14 @@ class WeightedMetricConfig(BaseModel):
     weight: float = Field(default=1.0, gt=0, allow_inf_nan=False)
 
 
+MAX_COMBINED_METRICS = 20
+
+
 class CombinedMetricConfig(MetricConfigBase):
     """The weighted mean of single metrics; combinations do not nest (that would add nothing)."""
 
     name: Literal["combine"] = "combine"
-    combine: list[WeightedMetricConfig] = Field(min_length=1)
+    combine: list[WeightedMetricConfig] = Field(min_length=1, max_length=MAX_COMBINED_METRICS)
 
 
 def _name_the_combination(data: Any) -> Any:
@@ -303,6 +288,10 @@ def parse_metric_config(data: Mapping[str, Any]) -> MetricConfig:
     """The validated config, or InvalidInputError whose message names every offending field."""
     if not isinstance(data, Mapping):
         raise InvalidInputError(f"metric config: expected an object, got {type(data).__name__}")
+    # Size, depth and characters first: a config may arrive already parsed (an API body, a stored run).
+    problem = json_value_size_problem(dict(data))
+    if problem is not None:
+        raise InvalidInputError(f"metric config: {problem}")
     try:
         return _METRIC_CONFIG.validate_python(dict(data))
     except ValidationError as error:

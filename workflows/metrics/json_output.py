@@ -8,13 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jsonschema import exceptions as schema_errors
-from jsonschema import validators
-from referencing.exceptions import Unresolvable
-
-from promptopt.errors import InvalidInputError
+from promptopt.json_schemas import describe_violation, schema_validator
 from workflows.metrics.base import MetricInput, MetricResult
-from workflows.metrics.feedback import quote
 
 # Chat models often wrap JSON in a Markdown fence even when told not to; the fence is tolerated, but only
 # as a wrapper of the whole output, so prose around the JSON still counts as invalid.
@@ -58,37 +53,22 @@ class JsonValid:
         return MetricResult(0.0, parsed.error) if parsed.error else MetricResult(1.0)
 
 
-def _describe(error: schema_errors.ValidationError) -> str:
-    # jsonschema says "'name' is a required property"; naming the missing property first reads better.
-    if error.validator == "required" and isinstance(error.instance, Mapping):
-        for name in error.validator_value:
-            if name not in error.instance and error.message == f"{name!r} is a required property":
-                return f"missing required property {quote(str(name))} at {error.json_path}"
-    return f"{error.message} at {error.json_path}"
-
-
 class JsonSchemaMatch:
     name = "json_schema"
     binary = True
 
     def __init__(self, schema: Mapping[str, Any]) -> None:
-        validator_class = validators.validator_for(schema)
-        # Formats (date, email, …) are checked too: a schema author who writes them expects them to hold.
-        self._validator = validator_class(schema, format_checker=validator_class.FORMAT_CHECKER)
+        # jsonschema-rs with a linear-time regex engine: a schema's `pattern` cannot stall scoring.
+        self._validator = schema_validator(schema)
 
     def score(self, item: MetricInput) -> MetricResult:
         parsed = parse_json_output(item.output)
         if parsed.error:
             return MetricResult(0.0, parsed.error)
-        try:
-            errors = list(self._validator.iter_errors(parsed.value))
-        except Unresolvable as error:
-            # The configuration is at fault, not the output, so this must not be scored as a failure.
-            raise InvalidInputError(f"schema: cannot resolve the reference {error}") from error
-        # best_match prefers the shallowest, most specific error over e.g. every branch of an anyOf.
-        first = schema_errors.best_match(errors)
-        if first is None:
+        errors = list(self._validator.iter_errors(parsed.value))
+        if not errors:
             return MetricResult(1.0)
+        # The validator reports violations in schema order; the first names the first rule broken.
         others = len(errors) - 1
         more = f" (and {others} more violation{'s' if others > 1 else ''})" if others else ""
-        return MetricResult(0.0, f"output does not match the schema: {_describe(first)}{more}")
+        return MetricResult(0.0, f"output does not match the schema: {describe_violation(errors[0])}{more}")

@@ -6,11 +6,10 @@ import math
 import re
 from collections.abc import Sequence
 
+from promptopt.safe_regex import compile_pattern
 from workflows.metrics.base import MetricInput, MetricResult, passed
 from workflows.metrics.feedback import closest, quote, quote_all
 from workflows.metrics.normalize import contains_phrase, normalize_label
-
-REGEX_FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE, "a": re.ASCII}
 
 
 class RegexMatch:
@@ -18,16 +17,15 @@ class RegexMatch:
     binary = True
 
     def __init__(self, pattern: str, flags: str = "") -> None:
-        compiled_flags = re.NOFLAG
-        for letter in flags:
-            compiled_flags |= REGEX_FLAGS[letter]
-        self.pattern = re.compile(pattern, compiled_flags)
+        # RE2, not `re`: a user's pattern must not be able to take exponential time on a model's output.
+        self.pattern = pattern
+        self._compiled = compile_pattern(pattern, flags)
 
     def score(self, item: MetricInput) -> MetricResult:
         output = item.output.strip()
-        matched = self.pattern.fullmatch(output) is not None
+        matched = self._compiled.fullmatch(output) is not None
         subject = "output is empty and" if not output else f"output {quote(output)}"
-        return passed(matched, f"{subject} does not match the pattern {quote(self.pattern.pattern)}")
+        return passed(matched, f"{subject} does not match the pattern {quote(self.pattern)}")
 
 
 # A number: optional sign (ASCII or Unicode minus), optional dollar sign, then either digits grouped by

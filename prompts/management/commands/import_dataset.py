@@ -18,13 +18,14 @@ from prompts.splits import ALL_SPLITS, Split
 
 
 def parse_ratios(text: str) -> dict[Split, float]:
+    """Three numbers; whether they make sense (finite, non-negative, not all zero) SplitSettings decides."""
     parts = text.split(",")
     try:
         values = [float(part) for part in parts]
     except ValueError:
         raise CommandError(f"--split-ratios: {text!r} is not three numbers like 0.4,0.3,0.3") from None
-    if len(values) != 3 or any(v < 0 for v in values) or sum(values) <= 0:
-        raise CommandError(f"--split-ratios: {text!r} must be three non-negative numbers (train,validation,test)")
+    if len(values) != 3:
+        raise CommandError(f"--split-ratios: {text!r} must be three numbers (train,validation,test)")
     return dict(zip(ALL_SPLITS, values, strict=True))
 
 

@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 
 from prompts.placeholders import PLACEHOLDER, malformed_placeholders, template_variables
+from prompts.version_validation import validate_version_content
 from workflows.engine.content import PromptContent
 from workflows.engine.strategies.base import Observation, ProposalContext
 
@@ -63,7 +64,9 @@ def without_placeholders(text: str) -> str:
 
 class NewContents:
     """Admits each content once, and never the incumbent or an earlier candidate: those are already scored,
-    so proposing them again would only spend a slot of the iteration."""
+    so proposing them again would only spend a slot of the iteration. Nor a content that could not be saved as
+    a version (a model-written instruction with template syntax, a demonstration over the size limits): it
+    might win, and the run would then fail at the very end, when the winner is saved."""
 
     def __init__(self, context: ProposalContext) -> None:
         self._seen = {context.incumbent.key, *(entry.content.key for entry in context.history)}
@@ -72,7 +75,7 @@ class NewContents:
         if content.key in self._seen:
             return False
         self._seen.add(content.key)
-        return True
+        return not validate_version_content(content.to_dict())
 
 
 def _normalized(text: str) -> str:

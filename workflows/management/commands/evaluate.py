@@ -20,6 +20,7 @@ from workflows.management.commands._options import (
     add_version_and_dataset_arguments,
     dataset_version_option,
     metric_option,
+    output_file_option,
 )
 from workflows.services import evaluation_create
 
@@ -41,6 +42,7 @@ class Command(BaseCommand):
         parser.add_argument("--as", dest="username", help="Username to record as the creator.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        output_file_option(options["json"], "--json")
         team = resolve_team(options["team"])
         user = resolve_user(options["username"])
         try:
@@ -52,11 +54,12 @@ class Command(BaseCommand):
                 else {"name": "any_answer"}
             )
             config: dict[str, Any] = {"metric": metric, "fresh": options["fresh"]}
-            if options["provider"]:
+            if options["provider"] is not None:
                 config["provider"] = options["provider"]
-            if options["model"]:
+            if options["model"] is not None:
                 config["model"] = options["model"]
-            if options["max_calls"]:
+            # `is not None`: 0 is a value to refuse, not a way of saying "no limit".
+            if options["max_calls"] is not None:
                 config["budget"] = {"max_calls": options["max_calls"]}
             evaluation = evaluation_create(
                 team=team,

@@ -18,7 +18,9 @@ from workflows.engine.state import StepName
 from workflows.management.commands._options import (
     add_version_and_dataset_arguments,
     dataset_version_option,
+    json_object_option,
     metric_option,
+    output_file_option,
 )
 from workflows.models import IterationStep, JobStatus
 from workflows.run_report import report_text
@@ -84,13 +86,8 @@ class Command(BaseCommand):
 
     def _config(self, options: dict[str, Any]) -> dict[str, Any]:
         config: dict[str, Any] = {}
-        if options["config"]:
-            try:
-                config = json.loads(options["config"])
-            except json.JSONDecodeError as error:
-                raise CommandError(f"--config: not valid JSON ({error.msg} at character {error.pos})") from None
-            if not isinstance(config, dict):
-                raise CommandError("--config: must be a JSON object")
+        if options["config"] is not None:
+            config = json_object_option(options["config"], "--config")
         simple = {
             "iterations": "iterations",
             "patience": "patience",
@@ -126,6 +123,7 @@ class Command(BaseCommand):
         return config
 
     def handle(self, *args: Any, **options: Any) -> None:
+        output_file_option(options["json"], "--json")
         team = resolve_team(options["team"])
         user = resolve_user(options["username"])
         try:
