@@ -20,7 +20,7 @@ from accounts.admin_scoping import (
     SuperuserDeleteMixin,
     TeamListFilter,
     TeamScopedAdminMixin,
-    acting_user,
+    acting_actor,
     adopt_saved,
     call_service,
     forget_team_access,
@@ -48,13 +48,11 @@ class TeamAddForm(forms.ModelForm[Team]):
 
 class MembershipInline(ReadOnlyInline):
     model = Membership
-    team_path = "team"
     fields = ("user", "role", "created_at")
 
 
 @admin.register(Team)
 class TeamAdmin(SuperuserDeleteMixin, ServiceAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin[Team]):
-    team_path = ""
     add_form = TeamAddForm
     add_fields = ("name", "slug")
     fields = ("name", "slug", "created_at")
@@ -77,20 +75,20 @@ class TeamAdmin(SuperuserDeleteMixin, ServiceAdminMixin, TeamScopedAdminMixin, a
         return () if obj is None else ("slug", "created_at")
 
     def delete_with_service(self, request: HttpRequest, obj: Team) -> None:
-        team_delete(team=obj, deleted_by=acting_user(request))
+        team_delete(team=obj, actor=acting_actor(request))
 
     def save_model(self, request: HttpRequest, obj: Team, form: Any, change: bool) -> None:
         if change:
             adopt_saved(
                 obj,
                 call_service(
-                    lambda: team_update(team=obj, name=form.cleaned_data["name"], updated_by=acting_user(request))
+                    lambda: team_update(team=obj, name=form.cleaned_data["name"], actor=acting_actor(request))
                 ),
             )
             return
         team = call_service(
             lambda: team_create(
-                name=form.cleaned_data["name"], slug=form.cleaned_data["slug"] or None, owner=acting_user(request)
+                name=form.cleaned_data["name"], slug=form.cleaned_data["slug"] or None, actor=acting_actor(request)
             )
         )
         adopt_saved(obj, team)
@@ -122,7 +120,6 @@ class MembershipAddForm(forms.ModelForm[Membership]):
 
 @admin.register(Membership)
 class MembershipAdmin(ServiceDeleteMixin, ServiceAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin[Membership]):
-    team_path = "team"
     form = MembershipForm
     add_form = MembershipAddForm
     add_fields = ("team", "member", "role")
@@ -140,7 +137,7 @@ class MembershipAdmin(ServiceDeleteMixin, ServiceAdminMixin, TeamScopedAdminMixi
         user = obj.user if change else form.cleaned_data["member"]
         membership = call_service(
             lambda: membership_set(
-                team=obj.team, user=user, role=Role(form.cleaned_data["role"]), acting_user=acting_user(request)
+                team=obj.team, user=user, role=Role(form.cleaned_data["role"]), actor=acting_actor(request)
             )
         )
         adopt_saved(obj, membership)
@@ -150,7 +147,7 @@ class MembershipAdmin(ServiceDeleteMixin, ServiceAdminMixin, TeamScopedAdminMixi
         return self.has_team_write_permission(request, obj)
 
     def delete_with_service(self, request: HttpRequest, obj: Membership) -> None:
-        membership_remove(team=obj.team, user=obj.user, acting_user=acting_user(request))
+        membership_remove(team=obj.team, user=obj.user, actor=acting_actor(request))
         forget_team_access(request)
 
 
@@ -183,7 +180,6 @@ class ActiveKeyFilter(admin.SimpleListFilter):
 class ApiKeyAdmin(ServiceAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin[ApiKey]):
     """Keys are issued and revoked here, never edited; the hash is not shown and the key is shown once."""
 
-    team_path = "team"
     add_form = ApiKeyAddForm
     add_fields = ("team", "name", "scope")
     fields = (
@@ -215,7 +211,7 @@ class ApiKeyAdmin(ServiceAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin[ApiK
         data = form.cleaned_data
         issued = call_service(
             lambda: api_key_create(
-                team=data["team"], name=data["name"], scope=ApiKeyScope(data["scope"]), created_by=acting_user(request)
+                team=data["team"], name=data["name"], scope=ApiKeyScope(data["scope"]), actor=acting_actor(request)
             )
         )
         adopt_saved(obj, issued.api_key)
@@ -243,7 +239,7 @@ class ApiKeyAdmin(ServiceAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin[ApiK
         revoked = 0
         for api_key in queryset.filter(revoked_at__isnull=True).select_related("team"):
             try:
-                api_key_revoke(api_key=api_key, revoked_by=acting_user(request))
+                api_key_revoke(api_key=api_key, actor=acting_actor(request))
             except SERVICE_ERRORS as error:
                 self.message_user(request, f"{api_key}: {service_error_message(error)}", messages.ERROR)
             else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.contrib import admin, messages
 from django.contrib.admin import AdminSite
@@ -17,7 +17,9 @@ from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
-from accounts.selectors import team_list_for_user, writable_team_list_for_user
+from accounts.actors import Actor
+from accounts.scope import team_condition, team_id_of
+from accounts.selectors import team_list_visible_to, team_list_writable_by
 from promptopt.errors import PromptOptError
 
 if TYPE_CHECKING:
@@ -63,10 +65,12 @@ def team_access(request: HttpRequest) -> TeamAccess:
         elif getattr(user, "is_superuser", False):
             access = TeamAccess(is_superuser=True, visible=frozenset(), writable=frozenset())
         else:
+            # The same scope as the selectors and the API: the admin only caches its answer per request.
+            actor = acting_actor(request)
             access = TeamAccess(
                 is_superuser=False,
-                visible=frozenset(team_list_for_user(user=user).values_list("pk", flat=True)),
-                writable=frozenset(writable_team_list_for_user(user=user).values_list("pk", flat=True)),
+                visible=frozenset(team_list_visible_to(actor=actor).values_list("pk", flat=True)),
+                writable=frozenset(team_list_writable_by(actor=actor).values_list("pk", flat=True)),
             )
         _access_by_request[request] = access
     return access
@@ -77,12 +81,12 @@ def forget_team_access(request: HttpRequest) -> None:
     _access_by_request.pop(request, None)
 
 
-def acting_user(request: HttpRequest) -> User:
-    """The signed-in user, for services' `created_by` / `moved_by` arguments."""
+def acting_actor(request: HttpRequest) -> Actor:
+    """The signed-in user as the services' actor (the admin site only serves signed-in staff)."""
     user = request.user
-    if not isinstance(user, User):  # the admin site only serves signed-in staff
+    if not isinstance(user, User):
         raise PermissionDenied
-    return user
+    return Actor.for_user(user)
 
 
 def _registered_admin(site: AdminSite, model: type[Model]) -> TeamScopedAdminMixin | None:
@@ -107,23 +111,12 @@ class TeamScopedAdminMixin(_AnyAdminBase):
     Nothing is deletable unless a subclass says so (only superusers, only for a few models).
     """
 
-    # ORM path from the model to its team, e.g. "prompt__team"; "" when the model is Team itself.
-    team_path: ClassVar[str]
-
     def team_condition(self, team_ids: Iterable[int]) -> Q:
-        lookup = f"{self.team_path}__in" if self.team_path else "pk__in"
-        return Q(**{lookup: list(team_ids)})
+        # The model's own TEAM_PATHS (accounts.scope), as the selectors and the API use them.
+        return team_condition(self.model, list(team_ids))
 
     def team_id_of(self, obj: Model) -> int | None:
-        if not self.team_path:
-            return obj.pk  # type: ignore[no-any-return]
-        *relations, last = self.team_path.split("__")
-        target: Any = obj
-        for relation in relations:
-            target = getattr(target, relation, None)
-            if target is None:
-                return None
-        return getattr(target, f"{last}_id", None)
+        return team_id_of(obj)
 
     def _team_id_of_any(self, obj: Model) -> int | None:
         if isinstance(obj, self.model):
@@ -403,7 +396,7 @@ class TeamListFilter(admin.SimpleListFilter):
         super().__init__(request, params, model, model_admin)
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [(str(team.pk), team.name) for team in team_list_for_user(user=request.user)]
+        return [(str(team.pk), team.name) for team in team_list_visible_to(actor=acting_actor(request))]
 
     def has_output(self) -> bool:
         return len(self.lookup_choices) > 1  # a filter with one team would filter nothing

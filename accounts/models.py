@@ -30,6 +30,9 @@ class Team(models.Model):
         settings.AUTH_USER_MODEL, through="Membership", related_name="teams"
     )
 
+    # How each team-owned model reaches its team (see accounts.scope); "" is the team itself.
+    TEAM_PATHS = ("",)
+
     class Meta:
         ordering = ["name"]
 
@@ -42,6 +45,8 @@ class Membership(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    TEAM_PATHS = ("team",)
 
     class Meta:
         ordering = ["team__name", "user__username"]
@@ -87,6 +92,8 @@ class ApiKey(models.Model):
     )
 
     objects = ApiKeyQuerySet.as_manager()
+
+    TEAM_PATHS = ("team",)
 
     class Meta:
         ordering = ["team__name", "name"]

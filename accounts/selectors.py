@@ -1,51 +1,41 @@
-"""Reads about teams, roles and API keys, always scoped to what the asking user may see."""
+"""Reads about teams, memberships and API keys, always scoped to what the acting user or key may see."""
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
 
-from accounts.models import WRITER_ROLES, ApiKey, Membership, Role, Team
-
-AnyUser = User | AnonymousUser
-
-
-def team_list_for_user(*, user: AnyUser) -> QuerySet[Team]:
-    """Teams the user belongs to; superusers see every team."""
-    if not user.is_authenticated or not user.is_active:
-        return Team.objects.none()
-    if getattr(user, "is_superuser", False):
-        return Team.objects.all()
-    return Team.objects.filter(memberships__user=user).distinct()
+from accounts.actors import Actor
+from accounts.models import ApiKey, Membership, Team
+from accounts.scope import visible_to, writable_by
+from promptopt.errors import NotFoundError
 
 
-def writable_team_list_for_user(*, user: AnyUser) -> QuerySet[Team]:
-    if not user.is_authenticated or not user.is_active:
-        return Team.objects.none()
-    if getattr(user, "is_superuser", False):
-        return Team.objects.all()
-    return Team.objects.filter(memberships__user=user, memberships__role__in=WRITER_ROLES).distinct()
+def team_list_visible_to(*, actor: Actor) -> QuerySet[Team]:
+    """Teams the actor belongs to (a key: its own team); the system and superusers see every team."""
+    return visible_to(Team, actor)
 
 
-def membership_role(*, user: AnyUser, team: Team) -> Role | None:
-    if not user.is_authenticated:
-        return None
-    role = Membership.objects.filter(user=user, team=team).values_list("role", flat=True).first()
-    return Role(role) if role else None
+def team_list_writable_by(*, actor: Actor) -> QuerySet[Team]:
+    return writable_by(Team, actor)
 
 
-def user_can_write(*, user: AnyUser, team: Team) -> bool:
-    if not user.is_authenticated or not user.is_active:
-        return False
-    if getattr(user, "is_superuser", False):
-        return True
-    return membership_role(user=user, team=team) in WRITER_ROLES
+def team_get(*, actor: Actor, slug: str) -> Team:
+    """The team with this slug, if the actor may see it; another team answers as if it did not exist."""
+    team = team_list_visible_to(actor=actor).filter(slug=slug).first()
+    if team is None:
+        raise NotFoundError(f"no team {slug!r}")
+    return team
 
 
 def team_get_by_slug(*, slug: str) -> Team | None:
+    """Unscoped: for operator commands, which act as the system and name the team on the command line."""
     return Team.objects.filter(slug=slug).first()
 
 
-def api_key_list(*, team: Team, include_revoked: bool = False) -> QuerySet[ApiKey]:
-    keys = ApiKey.objects.filter(team=team).select_related("team")
-    return keys if include_revoked else keys.active()
+def membership_list(*, actor: Actor, team: Team) -> QuerySet[Membership]:
+    return visible_to(Membership, actor).filter(team=team).select_related("user")
+
+
+def api_key_list(*, actor: Actor, team: Team, include_revoked: bool = False) -> QuerySet[ApiKey]:
+    keys = visible_to(ApiKey, actor).filter(team=team).select_related("team")
+    return keys if include_revoked else keys.filter(revoked_at__isnull=True)

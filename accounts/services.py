@@ -5,36 +5,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.contrib.auth.models import AnonymousUser, User
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts import keys
+from accounts.actors import Actor, ensure_can_write, ensure_owner
 from accounts.models import ApiKey, ApiKeyScope, Membership, Role, Team
-from accounts.selectors import user_can_write
 from promptopt.errors import ConflictError, PermissionDeniedError
 
 # last_used_at is for humans ("is this key still used?"); writing it on every request would be waste.
 LAST_USED_RESOLUTION_SECONDS = 60
 
 
-def ensure_can_write(*, user: User | AnonymousUser | None, team: Team) -> None:
-    """Refuse a change by a user who is not an owner or editor of the team; None means the system itself."""
-    if user is not None and not user_can_write(user=user, team=team):
-        raise PermissionDeniedError(f"{user} may not change team {team.slug!r} (needs the owner or editor role)")
-
-
-def _ensure_owner(*, user: User | None, team: Team) -> None:
-    if user is None or user.is_superuser:
-        return
-    if not Membership.objects.filter(team=team, user=user, role=Role.OWNER).exists():
-        raise PermissionDeniedError(f"only an owner of {team.slug!r} can do this")
+def _ensure_user_admin(actor: Actor) -> None:
+    """Creating logins is for the system (a command) and superusers, not for team roles or keys."""
+    if not (actor.is_system or (actor.user is not None and actor.user.is_active and actor.user.is_superuser)):
+        raise PermissionDeniedError(f"{actor} may not create users")
 
 
 @transaction.atomic
-def user_create(*, username: str, password: str | None, email: str = "", is_staff: bool = False) -> User:
+def user_create(*, username: str, password: str | None, email: str = "", is_staff: bool = False, actor: Actor) -> User:
     """A new login. `is_staff` lets the user into the admin, where their team roles decide what they see."""
+    _ensure_user_admin(actor)
     user = User(username=username.strip(), email=email.strip(), is_staff=is_staff)
     if password is None:
         user.set_unusable_password()
@@ -46,7 +40,12 @@ def user_create(*, username: str, password: str | None, email: str = "", is_staf
 
 
 @transaction.atomic
-def team_create(*, name: str, slug: str | None = None, owner: User | None) -> Team:
+def team_create(*, name: str, slug: str | None = None, actor: Actor, owner: User | None = None) -> Team:
+    """A new team; its owner is the user who creates it (the system may name one, or none)."""
+    if not actor.is_system:
+        if actor.user is None or not actor.user.is_active:
+            raise PermissionDeniedError(f"{actor} may not create teams; sign in as a person")
+        owner = actor.user
     team = Team(name=name.strip(), slug=slug or slugify(name))
     team.full_clean()
     team.save()
@@ -58,9 +57,9 @@ def team_create(*, name: str, slug: str | None = None, owner: User | None) -> Te
 
 
 @transaction.atomic
-def team_update(*, team: Team, name: str, updated_by: User | None) -> Team:
+def team_update(*, team: Team, name: str, actor: Actor) -> Team:
     """Rename a team; its slug stays, because API clients and commands refer to teams by slug."""
-    _ensure_owner(user=updated_by, team=team)
+    ensure_owner(actor, team)
     team.name = name.strip()
     team.full_clean()
     team.save(update_fields=["name"])
@@ -68,16 +67,16 @@ def team_update(*, team: Team, name: str, updated_by: User | None) -> Team:
 
 
 @transaction.atomic
-def team_delete(*, team: Team, deleted_by: User | None) -> None:
+def team_delete(*, team: Team, actor: Actor) -> None:
     """Delete a team with everything it owns (prompts, datasets, runs, keys); owners and superusers only."""
-    _ensure_owner(user=deleted_by, team=team)
+    ensure_owner(actor, team)
     team.delete()
 
 
 @transaction.atomic
-def membership_set(*, team: Team, user: User, role: Role, acting_user: User | None) -> Membership:
+def membership_set(*, team: Team, user: User, role: Role, actor: Actor) -> Membership:
     """Add a user to a team or change their role; a team never loses its last owner."""
-    _ensure_owner(user=acting_user, team=team)
+    ensure_owner(actor, team)
     # Lock the team's memberships so two concurrent demotions cannot both see "another owner exists".
     existing = list(Membership.objects.select_for_update().filter(team=team))
     current = next((m for m in existing if m.user_id == user.pk), None)
@@ -93,10 +92,10 @@ def membership_set(*, team: Team, user: User, role: Role, acting_user: User | No
 
 
 @transaction.atomic
-def membership_remove(*, team: Team, user: User, acting_user: User | None) -> None:
+def membership_remove(*, team: Team, user: User, actor: Actor) -> None:
     """Take a user out of a team; the last owner cannot be removed."""
-    if acting_user is None or acting_user.pk != user.pk:  # anyone may leave a team themselves
-        _ensure_owner(user=acting_user, team=team)
+    if actor.is_system or actor.user is None or actor.user.pk != user.pk:  # anyone may leave a team themselves
+        ensure_owner(actor, team)
     memberships = list(Membership.objects.select_for_update().filter(team=team))
     current = next((m for m in memberships if m.user_id == user.pk), None)
     if current is None:
@@ -113,10 +112,11 @@ class IssuedApiKey:
 
 
 @transaction.atomic
-def api_key_create(
-    *, team: Team, name: str, scope: ApiKeyScope = ApiKeyScope.READ, created_by: User | None
-) -> IssuedApiKey:
-    ensure_can_write(user=created_by, team=team)
+def api_key_create(*, team: Team, name: str, scope: ApiKeyScope = ApiKeyScope.READ, actor: Actor) -> IssuedApiKey:
+    """A new key; only people (owners and editors) issue keys, so a leaked key cannot mint more."""
+    if actor.api_key is not None and not actor.is_system:
+        raise PermissionDeniedError("an API key cannot issue API keys; sign in as a person")
+    ensure_can_write(actor, team)
     generated = keys.generate_key()
     api_key = ApiKey(
         team=team,
@@ -124,7 +124,7 @@ def api_key_create(
         scope=scope,
         prefix=generated.prefix,
         key_hash=keys.hash_key(generated.raw_key, pepper=settings.API_KEY_PEPPER),
-        created_by=created_by,
+        created_by=actor.audit_user,
     )
     api_key.full_clean()
     api_key.save()
@@ -132,12 +132,16 @@ def api_key_create(
 
 
 @transaction.atomic
-def api_key_revoke(*, api_key: ApiKey, revoked_by: User | None) -> ApiKey:
-    ensure_can_write(user=revoked_by, team=api_key.team)
+def api_key_revoke(*, api_key: ApiKey, actor: Actor) -> ApiKey:
+    """Revoke a key; a key may revoke itself (a leaked key can be killed with itself), not others."""
+    if actor.api_key is not None and not actor.is_system and actor.api_key.pk != api_key.pk:
+        raise PermissionDeniedError("an API key can only revoke itself")
+    if actor.api_key is None or actor.is_system:
+        ensure_can_write(actor, api_key.team)
     if api_key.revoked_at is not None:
         return api_key
     api_key.revoked_at = timezone.now()
-    api_key.revoked_by = revoked_by
+    api_key.revoked_by = actor.audit_user
     api_key.save(update_fields=["revoked_at", "revoked_by"])
     return api_key
 

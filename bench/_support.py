@@ -107,3 +107,10 @@ def django_setup(data_dir: Path, *, migrate: bool = True) -> None:
     django.setup()
     if migrate:
         call_command("migrate", verbosity=0, interactive=False)
+
+
+def benchmark_actor() -> Any:
+    """The system, acting for a benchmark script (imported late: Django is set up inside the scripts)."""
+    from accounts.actors import Actor
+
+    return Actor.system("benchmark")

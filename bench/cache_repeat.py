@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from _support import django_setup, invocation, machine_header, median, sentiment_rows, table
+from _support import benchmark_actor, django_setup, invocation, machine_header, median, sentiment_rows, table
 
 TARGET_RATIO = 50.0
 TEMPLATE = "Review: {{input}}\nSentiment:"
@@ -154,7 +154,7 @@ def run_pairs(args: argparse.Namespace) -> list[tuple[RunFigures, RunFigures]]:
             dataset_version=dataset_version,
             split=Split.TEST,
             config={"metric": {"name": "normalized_match"}},
-            created_by=None,
+            actor=benchmark_actor(),
             enqueue=False,
         )
         outcome = runner.evaluation_execute(evaluation_id=evaluation.pk)
@@ -175,11 +175,11 @@ def run_pairs(args: argparse.Namespace) -> list[tuple[RunFigures, RunFigures]]:
     pairs = []
     for rep in range(1, args.repeat + 1):
         # A new team per repetition: the cache is shared within a team, so this one starts empty.
-        team = team_create(name=f"Bench cache {rep}", owner=None)
+        team = team_create(name=f"Bench cache {rep}", actor=benchmark_actor())
         prompt = prompt_create(
             team=team,
             name="Sentiment",
-            created_by=None,
+            actor=benchmark_actor(),
             first_version=VersionDraft(template=TEMPLATE, layout=Layout.COMPLETION, max_tokens=args.max_tokens),
         )
         version = prompt.versions.get()
@@ -189,7 +189,7 @@ def run_pairs(args: argparse.Namespace) -> list[tuple[RunFigures, RunFigures]]:
             file_name="ape__sentiment.jsonl",
             content=content,
             options=options,
-            created_by=None,
+            actor=benchmark_actor(),
         ).version
 
         first = evaluate(team, version, dataset_version)

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from _support import django_setup, invocation, machine_header, median, table
+from _support import benchmark_actor, django_setup, invocation, machine_header, median, table
 
 TARGET_RATIO = 2.0
 TEMPLATE = "Review: {{text}}\nSentiment:"
@@ -88,12 +88,12 @@ def child_import(data_dir: Path, csv_path: Path) -> dict[str, Any]:
     from prompts.models import Layout
     from prompts.services import VersionDraft, dataset_version_import, prompt_create
 
-    team = team_create(name="Bench memory", slug="bench", owner=None)
+    team = team_create(name="Bench memory", slug="bench", actor=benchmark_actor())
     prompt_create(
         team=team,
         name="Sentiment",
         slug="sentiment",
-        created_by=None,
+        actor=benchmark_actor(),
         first_version=VersionDraft(template=TEMPLATE, layout=Layout.COMPLETION, max_tokens=4),
     )
     started = time.perf_counter()
@@ -103,7 +103,7 @@ def child_import(data_dir: Path, csv_path: Path) -> dict[str, Any]:
         file_name=csv_path.name,
         content=csv_path.read_bytes(),
         options=ImportOptions(max_bytes=settings.DATASET_MAX_BYTES, max_rows=settings.DATASET_MAX_ROWS),
-        created_by=None,
+        actor=benchmark_actor(),
     )
     return {
         "rows": imported.version.row_count,
@@ -136,7 +136,7 @@ def child_evaluate(data_dir: Path, seed: int) -> dict[str, Any]:
         dataset_version=dataset_version,
         split=Split.TEST,
         config={"metric": {"name": "exact_match"}, "seed": seed},
-        created_by=None,
+        actor=benchmark_actor(),
         enqueue=False,
     )
     outcome = runner.evaluation_execute(evaluation_id=evaluation.pk)

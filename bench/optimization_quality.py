@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _support import SHARED_BENCHMARKS, django_setup, invocation, machine_header, table
+from _support import SHARED_BENCHMARKS, benchmark_actor, django_setup, invocation, machine_header, table
 
 TASKS = ("ape__sentiment", "ape__antonyms", "ape__first_word_letter", "bbh__sports_understanding")
 
@@ -87,11 +87,11 @@ def run_one(task: str, seed: int, *, max_search_calls: int, iterations: int) -> 
 
     rows = split_rows(task, seed)
     # A team of its own per run: the call cache is per team, so every run starts cold.
-    team = team_create(name=f"bench {seed} {time.time_ns() % 10**9}", owner=None)
+    team = team_create(name=f"bench {seed} {time.time_ns() % 10**9}", actor=benchmark_actor())
     prompt = prompt_create(
         team=team,
         name=task,
-        created_by=None,
+        actor=benchmark_actor(),
         first_version=VersionDraft(
             system_instruction=BASELINE_INSTRUCTIONS[task],
             template="{{input}}",
@@ -107,7 +107,7 @@ def run_one(task: str, seed: int, *, max_search_calls: int, iterations: int) -> 
         file_name=f"{task}.jsonl",
         content=content,
         options=ImportOptions(input_fields=("input",), split_field="split", answers_field="answers"),
-        created_by=None,
+        actor=benchmark_actor(),
     ).version
     test_rows = sum(row["split"] == "test" for row in rows)
     run = run_create(
@@ -120,7 +120,7 @@ def run_one(task: str, seed: int, *, max_search_calls: int, iterations: int) -> 
             "iterations": iterations,
             "budget": {"max_calls": max_search_calls + 2 * test_rows},
         },
-        created_by=None,
+        actor=benchmark_actor(),
         enqueue=False,
     )
     started = time.monotonic()

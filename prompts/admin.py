@@ -23,7 +23,7 @@ from accounts.admin_scoping import (
     SuperuserDeleteMixin,
     TeamListFilter,
     TeamScopedAdminMixin,
-    acting_user,
+    acting_actor,
     adopt_saved,
     call_service,
     service_error_message,
@@ -89,14 +89,12 @@ class VersionCountAdminMixin(ModelAdminBase):
 
 class PromptVersionInline(ReadOnlyInline):
     model = PromptVersion
-    team_path = "prompt__team"
     fields = ("number", "commit_message", "source", "output_type", "provider", "created_by", "created_at")
     verbose_name_plural = "versions (latest first)"
 
 
 class PromptLabelInline(ReadOnlyInline):
     model = PromptLabel
-    team_path = "prompt__team"
     fields = ("name", "version", "updated_by", "updated_at")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[PromptLabel]:
@@ -105,7 +103,6 @@ class PromptLabelInline(ReadOnlyInline):
 
 class PromptLabelMoveInline(ReadOnlyInline):
     model = PromptLabelMove
-    team_path = "prompt__team"
     fields = ("label_name", "from_version", "to_version", "moved_by", "moved_at")
     verbose_name_plural = "label history (latest first)"
 
@@ -117,7 +114,6 @@ class PromptLabelMoveInline(ReadOnlyInline):
 class PromptAdmin(
     VersionCountAdminMixin, SuperuserDeleteMixin, ServiceAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin[Prompt]
 ):
-    team_path = "team"
     add_form = PromptAddForm
     add_fields = ("team", "name", "slug", "description", "template", "system_instruction", "output_choices")
     form = PromptChangeForm
@@ -138,16 +134,16 @@ class PromptAdmin(
         return super().change_view(request, object_id, form_url, {**(extra_context or {}), "latest_version": latest})
 
     def delete_with_service(self, request: HttpRequest, obj: Prompt) -> None:
-        prompt_delete(prompt=obj, deleted_by=acting_user(request))
+        prompt_delete(prompt=obj, actor=acting_actor(request))
 
     def save_model(self, request: HttpRequest, obj: Prompt, form: Any, change: bool) -> None:
         data = form.cleaned_data
-        user = acting_user(request)
+        actor = acting_actor(request)
         if change:
             prompt = call_service(
                 lambda: prompt_update(
                     prompt=obj,
-                    updated_by=user,
+                    actor=actor,
                     name=data["name"],
                     description=data["description"],
                     archived=data["archived"],
@@ -160,7 +156,7 @@ class PromptAdmin(
                     name=data["name"],
                     slug=data["slug"] or None,
                     description=data["description"],
-                    created_by=user,
+                    actor=actor,
                     first_version=form.first_version(),
                 )
             )
@@ -171,7 +167,6 @@ class PromptAdmin(
 class PromptVersionAdmin(ReadOnlyAdminMixin, ServiceAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin[PromptVersion]):
     """Versions are immutable: added through `version_create`, viewed, never edited or deleted here."""
 
-    team_path = "prompt__team"
     add_form = PromptVersionAddForm
     add_fields = PromptVersionAddForm.Meta.fields
     autocomplete_fields = ("prompt", "parent")
@@ -242,7 +237,7 @@ class PromptVersionAdmin(ReadOnlyAdminMixin, ServiceAdminMixin, TeamScopedAdminM
                 draft=form.draft(),
                 parent=data["parent"],
                 commit_message=data["commit_message"],
-                created_by=acting_user(request),
+                actor=acting_actor(request),
             )
         )
         adopt_saved(obj, version)
@@ -263,7 +258,7 @@ class PromptVersionAdmin(ReadOnlyAdminMixin, ServiceAdminMixin, TeamScopedAdminM
             return
         version = versions[0]
         try:
-            label_move(prompt=version.prompt, name=label_name, version=version, moved_by=acting_user(request))
+            label_move(prompt=version.prompt, name=label_name, version=version, actor=acting_actor(request))
         except SERVICE_ERRORS as error:
             self.message_user(request, service_error_message(error), messages.ERROR)
             return
@@ -276,7 +271,6 @@ class PromptVersionAdmin(ReadOnlyAdminMixin, ServiceAdminMixin, TeamScopedAdminM
 class PromptLabelAdmin(ServiceDeleteMixin, ServiceAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin[PromptLabel]):
     """Adding or changing a label moves it through `label_move`, which records the move."""
 
-    team_path = "prompt__team"
     form = PromptLabelForm
     add_fields = ("prompt", "name", "version")
     fields = ("prompt", "name", "version", "updated_by", "updated_at", "history")
@@ -313,7 +307,7 @@ class PromptLabelAdmin(ServiceDeleteMixin, ServiceAdminMixin, TeamScopedAdminMix
 
     def save_model(self, request: HttpRequest, obj: PromptLabel, form: Any, change: bool) -> None:
         label = call_service(
-            lambda: label_move(prompt=obj.prompt, name=obj.name, version=obj.version, moved_by=acting_user(request))
+            lambda: label_move(prompt=obj.prompt, name=obj.name, version=obj.version, actor=acting_actor(request))
         )
         adopt_saved(obj, label)
 
@@ -321,12 +315,11 @@ class PromptLabelAdmin(ServiceDeleteMixin, ServiceAdminMixin, TeamScopedAdminMix
         return self.has_team_write_permission(request, obj)
 
     def delete_with_service(self, request: HttpRequest, obj: PromptLabel) -> None:
-        label_delete(label=obj, deleted_by=acting_user(request))
+        label_delete(label=obj, actor=acting_actor(request))
 
 
 @admin.register(PromptLabelMove)
 class PromptLabelMoveAdmin(ReadOnlyAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin[PromptLabelMove]):
-    team_path = "prompt__team"
     fields = ("prompt", "label_name", "from_version", "to_version", "moved_by", "moved_at")
     readonly_fields = fields
     list_display = ("prompt", "label_name", "from_version", "to_version", "moved_by", "moved_at")
@@ -341,7 +334,6 @@ class PromptLabelMoveAdmin(ReadOnlyAdminMixin, TeamScopedAdminMixin, admin.Model
 
 class DatasetVersionInline(ReadOnlyInline):
     model = DatasetVersion
-    team_path = "dataset__team"
     fields = ("number", "row_count", "split_counts", "source_name", "created_by", "created_at")
     verbose_name_plural = "versions (latest first)"
 
@@ -350,7 +342,6 @@ class DatasetVersionInline(ReadOnlyInline):
 class DatasetAdmin(
     VersionCountAdminMixin, SuperuserDeleteMixin, ServiceAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin[Dataset]
 ):
-    team_path = "team"
     add_form = DatasetAddForm
     add_fields = ("team", "name", "slug", "description")
     fields = ("team", "name", "slug", "description", "archived", "created_by", "created_at")
@@ -374,7 +365,7 @@ class DatasetAdmin(
         return () if obj is None else ("team", "slug", "created_by", "created_at")
 
     def delete_with_service(self, request: HttpRequest, obj: Dataset) -> None:
-        dataset_delete(dataset=obj, deleted_by=acting_user(request))
+        dataset_delete(dataset=obj, actor=acting_actor(request))
 
     def save_model(self, request: HttpRequest, obj: Dataset, form: Any, change: bool) -> None:
         data = form.cleaned_data
@@ -385,7 +376,7 @@ class DatasetAdmin(
                     name=data["name"],
                     description=data["description"],
                     archived=data["archived"],
-                    updated_by=acting_user(request),
+                    actor=acting_actor(request),
                 )
             )
             adopt_saved(obj, updated)
@@ -396,7 +387,7 @@ class DatasetAdmin(
                 name=data["name"],
                 slug=data["slug"] or None,
                 description=data["description"],
-                created_by=acting_user(request),
+                actor=acting_actor(request),
             )
         )
         adopt_saved(obj, dataset)
@@ -404,7 +395,6 @@ class DatasetAdmin(
 
 class ExampleInline(ReadOnlyInline):
     model = Example
-    team_path = "version__dataset__team"
     fields = ("position", "split", "inputs", "expected_output", "accepted_answers")
     verbose_name_plural = "examples (first rows)"
 
@@ -413,7 +403,6 @@ class ExampleInline(ReadOnlyInline):
 class DatasetVersionAdmin(ReadOnlyAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin[DatasetVersion]):
     """Dataset versions are immutable; they are created by importing a file, not here."""
 
-    team_path = "dataset__team"
     fields = (
         "dataset",
         "number",
@@ -442,7 +431,6 @@ class DatasetVersionAdmin(ReadOnlyAdminMixin, TeamScopedAdminMixin, admin.ModelA
 
 @admin.register(Example)
 class ExampleAdmin(ReadOnlyAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin[Example]):
-    team_path = "version__dataset__team"
     fields = ("version", "position", "split", "inputs", "expected_output", "accepted_answers")
     readonly_fields = fields
     list_display = ("__str__", "version", "position", "split", "inputs", "expected_output")

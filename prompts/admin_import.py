@@ -11,9 +11,9 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from accounts.admin_scoping import acting_user, service_error_message
+from accounts.admin_scoping import acting_actor, service_error_message
 from accounts.models import Team
-from accounts.selectors import writable_team_list_for_user
+from accounts.selectors import team_list_writable_by
 from promptopt.errors import PromptOptError
 from prompts.admin_forms import DatasetImportForm
 from prompts.importers import DatasetFileError
@@ -36,7 +36,7 @@ def _initial(request: HttpRequest, teams: Any) -> dict[str, Any]:
 def dataset_import_view(model_admin: ModelAdmin[Dataset], request: HttpRequest) -> HttpResponse:
     if not model_admin.has_add_permission(request):
         raise PermissionDenied
-    teams = writable_team_list_for_user(user=request.user)
+    teams = team_list_writable_by(actor=acting_actor(request))
     form = DatasetImportForm(request.POST or None, request.FILES or None, teams=teams, initial=_initial(request, teams))
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
@@ -54,7 +54,7 @@ def dataset_import_view(model_admin: ModelAdmin[Dataset], request: HttpRequest) 
                         max_bytes=settings.DATASET_MAX_BYTES, max_rows=settings.DATASET_MAX_ROWS
                     ),
                     split_settings=SplitSettings(seed=form.cleaned_data["seed"]),
-                    created_by=acting_user(request),
+                    actor=acting_actor(request),
                 )
             except DatasetFileError as error:
                 form.add_error("file", ["Nothing was saved:", *(str(problem) for problem in error.problems)])

@@ -46,8 +46,13 @@ class TeamCatalogEntry(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    created_by_api_key = models.ForeignKey(
+        "accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    TEAM_PATHS = ("team",)
 
     class Meta:
         abstract = True
@@ -132,7 +137,13 @@ class PromptVersion(ImmutableModel):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # RESTRICT: a key is never deleted on its own (it is revoked), but deleting its team removes both.
+    created_by_api_key = models.ForeignKey(
+        "accounts.ApiKey", null=True, blank=True, on_delete=models.RESTRICT, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    TEAM_PATHS = ("prompt__team",)
 
     class Meta:
         ordering = ["prompt", "-number"]
@@ -182,7 +193,12 @@ class PromptLabel(models.Model):
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    updated_by_api_key = models.ForeignKey(
+        "accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     updated_at = models.DateTimeField(auto_now=True)
+
+    TEAM_PATHS = ("prompt__team",)
 
     class Meta:
         ordering = ["prompt", "name"]
@@ -221,7 +237,12 @@ class PromptLabelMove(ImmutableModel):
     moved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    moved_by_api_key = models.ForeignKey(
+        "accounts.ApiKey", null=True, blank=True, on_delete=models.RESTRICT, related_name="+"
+    )
     moved_at = models.DateTimeField(auto_now_add=True)
+
+    TEAM_PATHS = ("prompt__team",)
 
     class Meta:
         ordering = ["-moved_at", "-id"]
@@ -255,7 +276,12 @@ class DatasetVersion(ImmutableModel):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    created_by_api_key = models.ForeignKey(
+        "accounts.ApiKey", null=True, blank=True, on_delete=models.RESTRICT, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    TEAM_PATHS = ("dataset__team",)
 
     class Meta:
         ordering = ["dataset", "-number"]
@@ -276,6 +302,8 @@ class Example(ImmutableModel):
     expected_output = models.TextField()
     accepted_answers = models.JSONField(default=list, blank=True)
     split = models.CharField(max_length=10, choices=[(s.value, s.value.title()) for s in Split])
+
+    TEAM_PATHS = ("version__dataset__team",)
 
     class Meta:
         ordering = ["version", "position"]

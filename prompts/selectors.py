@@ -1,4 +1,4 @@
-"""Reads of prompts, versions, labels and datasets, scoped to the teams a user belongs to."""
+"""Reads of prompts, versions, labels and datasets, scoped to what the acting user or key may see."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import re
 
 from django.db.models import QuerySet
 
+from accounts.actors import Actor
 from accounts.models import Team
-from accounts.selectors import AnyUser, team_list_for_user
+from accounts.scope import visible_to
 from promptopt.errors import NotFoundError
 from prompts.models import Dataset, DatasetVersion, Example, Prompt, PromptLabel, PromptVersion
 from prompts.splits import Split
@@ -16,12 +17,12 @@ from prompts.splits import Split
 PROMPT_REFERENCE = re.compile(r"^(?P<slug>[-a-zA-Z0-9_]+)(?:@(?P<number>\d+)|:(?P<label>[-a-zA-Z0-9_]+))?$")
 
 
-def prompt_list_visible_to(*, user: AnyUser) -> QuerySet[Prompt]:
-    return Prompt.objects.filter(team__in=team_list_for_user(user=user)).select_related("team")
+def prompt_list_visible_to(*, actor: Actor) -> QuerySet[Prompt]:
+    return visible_to(Prompt, actor).select_related("team")
 
 
-def prompt_get(*, team: Team, slug: str) -> Prompt:
-    prompt = Prompt.objects.filter(team=team, slug=slug).first()
+def prompt_get(*, actor: Actor, team: Team, slug: str) -> Prompt:
+    prompt = visible_to(Prompt, actor).filter(team=team, slug=slug).first()
     if prompt is None:
         raise NotFoundError(f"team {team.slug!r} has no prompt {slug!r}")
     return prompt
@@ -31,12 +32,12 @@ def version_latest(*, prompt: Prompt) -> PromptVersion | None:
     return PromptVersion.objects.filter(prompt=prompt).order_by("-number").first()
 
 
-def version_resolve(*, team: Team, reference: str) -> PromptVersion:
+def version_resolve(*, actor: Actor, team: Team, reference: str) -> PromptVersion:
     """Resolve `slug`, `slug@N` or `slug:label` to a version; a bare slug means the latest version."""
     match = PROMPT_REFERENCE.match(reference.strip())
     if match is None:
         raise NotFoundError(f"{reference!r} is not a prompt reference (use SLUG, SLUG@NUMBER or SLUG:LABEL)")
-    prompt = prompt_get(team=team, slug=match["slug"])
+    prompt = prompt_get(actor=actor, team=team, slug=match["slug"])
     version: PromptVersion | None
     if match["number"]:
         version = PromptVersion.objects.filter(prompt=prompt, number=int(match["number"])).first()
@@ -57,12 +58,12 @@ def label_list(*, prompt: Prompt) -> QuerySet[PromptLabel]:
     return PromptLabel.objects.filter(prompt=prompt).select_related("version")
 
 
-def dataset_list_visible_to(*, user: AnyUser) -> QuerySet[Dataset]:
-    return Dataset.objects.filter(team__in=team_list_for_user(user=user)).select_related("team")
+def dataset_list_visible_to(*, actor: Actor) -> QuerySet[Dataset]:
+    return visible_to(Dataset, actor).select_related("team")
 
 
-def dataset_get(*, team: Team, slug: str) -> Dataset:
-    dataset = Dataset.objects.filter(team=team, slug=slug).first()
+def dataset_get(*, actor: Actor, team: Team, slug: str) -> Dataset:
+    dataset = visible_to(Dataset, actor).filter(team=team, slug=slug).first()
     if dataset is None:
         raise NotFoundError(f"team {team.slug!r} has no dataset {slug!r}")
     return dataset

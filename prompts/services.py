@@ -10,15 +10,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils.text import slugify
 
+from accounts.actors import Actor, ensure_can_write
 from accounts.models import Team
-from accounts.services import ensure_can_write
-from promptopt.errors import InvalidInputError
+from promptopt.errors import ConflictError, InvalidInputError
 from promptopt.input_limits import MAX_NAME_CHARS, MAX_TEXT_CHARS, check_seed, text_problem
 from prompts.importers import ImportOptions, parse_dataset_file
 from prompts.models import (
@@ -102,24 +101,25 @@ def prompt_create(
     name: str,
     slug: str | None = None,
     description: str = "",
-    created_by: User | None,
+    actor: Actor,
     first_version: VersionDraft | None = None,
     commit_message: str = "Initial version",
 ) -> Prompt:
     """Create a prompt and, when a draft is given, its version 1 in the same transaction."""
-    ensure_can_write(user=created_by, team=team)
+    ensure_can_write(actor, team)
     _check_texts(name=name, slug=slug, description=description)
     prompt = Prompt(
         team=team,
         name=name.strip(),
         slug=_slug_for(Prompt, team=team, name=name, slug=slug),
         description=description,
-        created_by=created_by,
+        created_by=actor.audit_user,
+        created_by_api_key=actor.audit_api_key,
     )
     prompt.full_clean()
     prompt.save()
     if first_version is not None:
-        version_create(prompt=prompt, draft=first_version, commit_message=commit_message, created_by=created_by)
+        version_create(prompt=prompt, draft=first_version, commit_message=commit_message, actor=actor)
     return prompt
 
 
@@ -140,21 +140,21 @@ def _catalog_entry_update(
 def prompt_update(
     *,
     prompt: Prompt,
-    updated_by: User | None,
+    actor: Actor,
     name: str | None = None,
     description: str | None = None,
     archived: bool | None = None,
 ) -> Prompt:
     """Change a prompt's descriptive fields; its content only changes through new versions."""
-    ensure_can_write(user=updated_by, team=prompt.team)
+    ensure_can_write(actor, prompt.team)
     _catalog_entry_update(prompt, name=name, description=description, archived=archived)
     return prompt
 
 
 @transaction.atomic
-def prompt_delete(*, prompt: Prompt, deleted_by: User | None) -> None:
+def prompt_delete(*, prompt: Prompt, actor: Actor) -> None:
     """Delete a prompt with its versions, labels, label history and runs. Archiving keeps them instead."""
-    ensure_can_write(user=deleted_by, team=prompt.team)
+    ensure_can_write(actor, prompt.team)
     prompt.delete()
 
 
@@ -197,16 +197,17 @@ def version_create(
     *,
     prompt: Prompt,
     draft: VersionDraft,
-    created_by: User | None,
+    actor: Actor,
     parent: PromptVersion | None = None,
     source: VersionSource = VersionSource.MANUAL,
     commit_message: str = "",
 ) -> PromptVersion:
     """Save a new immutable version numbered after the latest; refuse content identical to an existing one.
 
-    The parent defaults to the latest version, so history forms a chain unless a caller branches.
+    The parent defaults to the latest version, so history forms a chain unless a caller branches. Not
+    durable: prompt_create and a run's final bookkeeping call it inside their own transactions.
     """
-    ensure_can_write(user=created_by, team=prompt.team)
+    ensure_can_write(actor, prompt.team)
     _check_texts(commit_message=commit_message)
     # Lock the prompt row: two concurrent creations must not both pick the same next number.
     Prompt.objects.select_for_update().filter(pk=prompt.pk).first()
@@ -217,7 +218,8 @@ def version_create(
     version.parent = parent
     version.source = source
     version.commit_message = commit_message
-    version.created_by = created_by
+    version.created_by = actor.audit_user
+    version.created_by_api_key = actor.audit_api_key
     duplicate = PromptVersion.objects.filter(prompt=prompt, content_hash=version.content_hash).first()
     if duplicate is not None:
         raise ValidationError(f"nothing changed: this content is identical to version {duplicate.number}")
@@ -226,43 +228,68 @@ def version_create(
     return version
 
 
+# For label_move's `expected_number`: the caller expects the label not to exist yet.
+LABEL_ABSENT = 0
+
+
 @transaction.atomic
-def label_move(*, prompt: Prompt, name: str, version: PromptVersion, moved_by: User | None) -> PromptLabel:
-    """Point a label at a version (creating the label if needed) and record the move."""
-    ensure_can_write(user=moved_by, team=prompt.team)
+def label_move(
+    *,
+    prompt: Prompt,
+    name: str,
+    version: PromptVersion,
+    actor: Actor,
+    expected_number: int | None = None,
+) -> PromptLabel:
+    """Point a label at a version (creating the label if needed) and record the move.
+
+    `expected_number` makes the move conditional: the version number the caller last saw the label on
+    (LABEL_ABSENT: no label yet). If someone moved it since, ConflictError, and nothing changes.
+    """
+    ensure_can_write(actor, prompt.team)
     if version.prompt_id != prompt.pk:
         raise ValidationError({"version": f"version {version.number} belongs to another prompt"})
     # Lock the prompt, not just the label: when the label does not exist yet there is no row to lock,
     # and two first moves would both try to create it.
     Prompt.objects.select_for_update().filter(pk=prompt.pk).first()
-    label = PromptLabel.objects.filter(prompt=prompt, name=name).first()
+    label = PromptLabel.objects.filter(prompt=prompt, name=name).select_related("version").first()
     previous = label.version if label else None
+    if expected_number is not None:
+        current = previous.number if previous is not None else LABEL_ABSENT
+        if current != expected_number:
+            where = f"on version {current}" if previous is not None else "not set"
+            raise ConflictError(f"label {name!r} is {where} now, not on version {expected_number}; reload and retry")
     if label is None:
-        label = PromptLabel(prompt=prompt, name=name, version=version, updated_by=moved_by)
+        label = PromptLabel(prompt=prompt, name=name, version=version)
     elif previous == version:
         return label
     label.version = version
-    label.updated_by = moved_by
+    label.updated_by = actor.audit_user
+    label.updated_by_api_key = actor.audit_api_key
     label.full_clean()
     label.save()
     PromptLabelMove.objects.create(
-        prompt=prompt, label_name=name, from_version=previous, to_version=version, moved_by=moved_by
+        prompt=prompt,
+        label_name=name,
+        from_version=previous,
+        to_version=version,
+        moved_by=actor.audit_user,
+        moved_by_api_key=actor.audit_api_key,
     )
     return label
 
 
 @transaction.atomic
-def dataset_create(
-    *, team: Team, name: str, slug: str | None = None, description: str = "", created_by: User | None
-) -> Dataset:
-    ensure_can_write(user=created_by, team=team)
+def dataset_create(*, team: Team, name: str, slug: str | None = None, description: str = "", actor: Actor) -> Dataset:
+    ensure_can_write(actor, team)
     _check_texts(name=name, slug=slug, description=description)
     dataset = Dataset(
         team=team,
         name=name.strip(),
         slug=_slug_for(Dataset, team=team, name=name, slug=slug),
         description=description,
-        created_by=created_by,
+        created_by=actor.audit_user,
+        created_by_api_key=actor.audit_api_key,
     )
     dataset.full_clean()
     dataset.save()
@@ -270,11 +297,16 @@ def dataset_create(
 
 
 @transaction.atomic
-def label_delete(*, label: PromptLabel, deleted_by: User | None) -> None:
+def label_delete(*, label: PromptLabel, actor: Actor) -> None:
     """Remove a label; clients resolving it get "not found" instead of a stale version."""
-    ensure_can_write(user=deleted_by, team=label.prompt.team)
+    ensure_can_write(actor, label.prompt.team)
     PromptLabelMove.objects.create(
-        prompt=label.prompt, label_name=label.name, from_version=label.version, to_version=None, moved_by=deleted_by
+        prompt=label.prompt,
+        label_name=label.name,
+        from_version=label.version,
+        to_version=None,
+        moved_by=actor.audit_user,
+        moved_by_api_key=actor.audit_api_key,
     )
     label.delete()
 
@@ -283,21 +315,21 @@ def label_delete(*, label: PromptLabel, deleted_by: User | None) -> None:
 def dataset_update(
     *,
     dataset: Dataset,
-    updated_by: User | None,
+    actor: Actor,
     name: str | None = None,
     description: str | None = None,
     archived: bool | None = None,
 ) -> Dataset:
     """Change a dataset's descriptive fields; its content only changes through new versions."""
-    ensure_can_write(user=updated_by, team=dataset.team)
+    ensure_can_write(actor, dataset.team)
     _catalog_entry_update(dataset, name=name, description=description, archived=archived)
     return dataset
 
 
 @transaction.atomic
-def dataset_delete(*, dataset: Dataset, deleted_by: User | None) -> None:
+def dataset_delete(*, dataset: Dataset, actor: Actor) -> None:
     """Delete a dataset with its versions, examples and the runs that used them. Archiving keeps them."""
-    ensure_can_write(user=deleted_by, team=dataset.team)
+    ensure_can_write(actor, dataset.team)
     dataset.delete()
 
 
@@ -335,7 +367,6 @@ def _dataset_content_hash(rows: Sequence[tuple[str, Sequence[str], Split]]) -> s
     return digest.hexdigest()
 
 
-@transaction.atomic
 def dataset_version_import(
     *,
     team: Team,
@@ -344,14 +375,15 @@ def dataset_version_import(
     content: bytes,
     options: ImportOptions,
     split_settings: SplitSettings | None = None,
-    created_by: User | None,
+    actor: Actor,
 ) -> DatasetImport:
     """Parse and validate a whole file, then write a new dataset version with all its examples, or nothing.
 
     The dataset is created on first import. Importing content identical to an existing version
-    (same rows, same splits) returns that version rather than a duplicate.
+    (same rows, same splits) returns that version rather than a duplicate. Parsing happens before the
+    transaction opens: on SQLite a long write transaction would stall every worker's heartbeat.
     """
-    ensure_can_write(user=created_by, team=team)
+    ensure_can_write(actor, team)
     _check_texts(name=dataset_name)
     split_settings = split_settings or SplitSettings()
     parsed = parse_dataset_file(file_name=file_name, content=content, options=options)
@@ -364,47 +396,46 @@ def dataset_version_import(
     digest = _dataset_content_hash(
         [(key, row.accepted_answers, split) for key, row, split in zip(keys, parsed.rows, splits, strict=True)]
     )
+    examples = [
+        Example(
+            position=position,
+            inputs=row.inputs,
+            expected_output=row.expected_output,
+            accepted_answers=list(row.accepted_answers),
+            split=split.value,
+        )
+        for position, (row, split) in enumerate(zip(parsed.rows, splits, strict=True))
+    ]
+    with transaction.atomic(durable=True):
+        slug = slugify(dataset_name)
+        # Lock the team row: the dataset may not exist yet, and two first imports must not both create it.
+        Team.objects.select_for_update().filter(pk=team.pk).first()
+        dataset = Dataset.objects.filter(team=team, slug=slug).first()
+        if dataset is None:
+            dataset = dataset_create(team=team, name=dataset_name, slug=slug, actor=actor)
+        existing = DatasetVersion.objects.filter(dataset=dataset, content_hash=digest).first()
+        if existing is not None:
+            return DatasetImport(version=existing, created=False, dropped_duplicates=parsed.dropped_duplicates)
 
-    slug = slugify(dataset_name)
-    # Lock the team row: the dataset may not exist yet, and two first imports must not both create it.
-    Team.objects.select_for_update().filter(pk=team.pk).first()
-    dataset = Dataset.objects.filter(team=team, slug=slug).first()
-    if dataset is None:
-        dataset = dataset_create(team=team, name=dataset_name, slug=slug, created_by=created_by)
-    existing = DatasetVersion.objects.filter(dataset=dataset, content_hash=digest).first()
-    if existing is not None:
-        return DatasetImport(version=existing, created=False, dropped_duplicates=parsed.dropped_duplicates)
-
-    number = (DatasetVersion.objects.filter(dataset=dataset).aggregate(n=Max("number"))["n"] or 0) + 1
-    counts = {split.value: splits.count(split) for split in Split}
-    version = DatasetVersion(
-        dataset=dataset,
-        number=number,
-        content_hash=digest,
-        row_count=len(parsed.rows),
-        input_fields=list(parsed.input_fields),
-        split_counts=counts,
-        split_seed=split_settings.seed,
-        source_name=file_name[-255:],
-        created_by=created_by,
-    )
-    version.full_clean()
-    try:
-        version.save()
-    except IntegrityError as error:  # a concurrent import of the same content won the race
-        raise ValidationError("an identical dataset version was imported at the same time; retry") from error
-    Example.objects.bulk_create(
-        [
-            Example(
-                version=version,
-                position=position,
-                inputs=row.inputs,
-                expected_output=row.expected_output,
-                accepted_answers=list(row.accepted_answers),
-                split=split.value,
-            )
-            for position, (row, split) in enumerate(zip(parsed.rows, splits, strict=True))
-        ],
-        batch_size=1000,
-    )
+        number = (DatasetVersion.objects.filter(dataset=dataset).aggregate(n=Max("number"))["n"] or 0) + 1
+        version = DatasetVersion(
+            dataset=dataset,
+            number=number,
+            content_hash=digest,
+            row_count=len(parsed.rows),
+            input_fields=list(parsed.input_fields),
+            split_counts={split.value: splits.count(split) for split in Split},
+            split_seed=split_settings.seed,
+            source_name=file_name[-255:],
+            created_by=actor.audit_user,
+            created_by_api_key=actor.audit_api_key,
+        )
+        version.full_clean()
+        try:
+            version.save()
+        except IntegrityError as error:  # a concurrent import of the same content won the race
+            raise ValidationError("an identical dataset version was imported at the same time; retry") from error
+        for example in examples:
+            example.version = version
+        Example.objects.bulk_create(examples, batch_size=1000)
     return DatasetImport(version=version, created=True, dropped_duplicates=parsed.dropped_duplicates)

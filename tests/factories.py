@@ -5,9 +5,13 @@ from __future__ import annotations
 import factory
 from django.contrib.auth import get_user_model
 
+from accounts.actors import Actor
 from accounts.models import Membership, Role, Team
 from prompts.models import Dataset, DatasetVersion, Example, Prompt, PromptVersion, content_hash
 from workflows.models import EvaluationRun, OptimizationRun
+
+# The platform itself, as commands and workers act: every permission, audited as "system (tests)".
+SYSTEM_ACTOR = Actor.system("tests")
 
 
 class UserFactory(factory.django.DjangoModelFactory):

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from django.contrib import admin, messages
-from django.db.models import Model, Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts.admin_scoping import (
@@ -15,7 +15,7 @@ from accounts.admin_scoping import (
     ReadOnlyInline,
     TeamListFilter,
     TeamScopedAdminMixin,
-    acting_user,
+    acting_actor,
     service_error_message,
 )
 from promptopt.errors import ConflictError
@@ -93,7 +93,6 @@ def progress_percent(job: OptimizationRun | EvaluationRun) -> str:
 
 class IterationInline(ReadOnlyInline):
     model = Iteration
-    team_path = "run__team"
     fields = ("index", "status", "started_at", "finished_at")
 
 
@@ -101,7 +100,6 @@ class IterationInline(ReadOnlyInline):
 class OptimizationRunAdmin(ReadOnlyAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin[OptimizationRun]):
     """Runs are created by `run_create` from the web UI, API or commands; the admin inspects and cancels."""
 
-    team_path = "team"
     fields = (
         "team",
         "prompt",
@@ -141,19 +139,17 @@ class OptimizationRunAdmin(ReadOnlyAdminMixin, TeamScopedAdminMixin, admin.Model
 
     @admin.action(description="Cancel selected runs", permissions=["team_write"])
     def cancel_runs(self, request: HttpRequest, queryset: QuerySet[OptimizationRun]) -> None:
-        user = acting_user(request)
-        _cancel_each(self, request, queryset, lambda run: run_cancel(run=run, cancelled_by=user))
+        actor = acting_actor(request)
+        _cancel_each(self, request, queryset, lambda run: run_cancel(run=run, actor=actor))
 
 
 class IterationStepInline(ReadOnlyInline):
     model = IterationStep
-    team_path = "iteration__run__team"
     fields = ("kind", "status", "started_at", "finished_at", "summary")
 
 
 class CandidateInline(ReadOnlyInline):
     model = Candidate
-    team_path = "iteration__run__team"
     fields = ("strategy", "minibatch_score", "validation_score", "accepted", "version", "created_at")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Candidate]:
@@ -162,7 +158,6 @@ class CandidateInline(ReadOnlyInline):
 
 @admin.register(Iteration)
 class IterationAdmin(ReadOnlyAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin[Iteration]):
-    team_path = "run__team"
     fields = ("run", "index", "status", "started_at", "finished_at")
     readonly_fields = fields
     list_display = ("__str__", "run", "index", "status", "started_at", "finished_at")
@@ -174,7 +169,6 @@ class IterationAdmin(ReadOnlyAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin[
 
 @admin.register(IterationStep)
 class IterationStepAdmin(ReadOnlyAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin[IterationStep]):
-    team_path = "iteration__run__team"
     fields = ("iteration", "kind", "status", "started_at", "finished_at", "summary")
     readonly_fields = fields
     list_display = ("__str__", "kind", "status", "started_at", "finished_at")
@@ -185,7 +179,6 @@ class IterationStepAdmin(ReadOnlyAdminMixin, TeamScopedAdminMixin, admin.ModelAd
 
 @admin.register(Candidate)
 class CandidateAdmin(ReadOnlyAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin[Candidate]):
-    team_path = "iteration__run__team"
     fields = (
         "iteration",
         "key",
@@ -214,7 +207,6 @@ class CandidateAdmin(ReadOnlyAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin[
 class EvaluationRunAdmin(ReadOnlyAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin[EvaluationRun]):
     """Evaluations are created by `evaluation_create` elsewhere; the admin inspects and cancels."""
 
-    team_path = "team"
     fields = (
         "team",
         "version",
@@ -251,10 +243,8 @@ class EvaluationRunAdmin(ReadOnlyAdminMixin, TeamScopedAdminMixin, admin.ModelAd
 
     @admin.action(description="Cancel selected runs", permissions=["team_write"])
     def cancel_evaluations(self, request: HttpRequest, queryset: QuerySet[EvaluationRun]) -> None:
-        user = acting_user(request)
-        _cancel_each(
-            self, request, queryset, lambda evaluation: evaluation_cancel(evaluation=evaluation, cancelled_by=user)
-        )
+        actor = acting_actor(request)
+        _cancel_each(self, request, queryset, lambda evaluation: evaluation_cancel(evaluation=evaluation, actor=actor))
 
 
 @admin.register(Prediction)
@@ -291,17 +281,6 @@ class PredictionAdmin(ReadOnlyAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin
     # The largest table in the system: skip the unfiltered count on every page.
     show_full_result_count = False
 
-    def team_condition(self, team_ids: Iterable[int]) -> Q:
-        ids = list(team_ids)
-        return Q(step__iteration__run__team__in=ids) | Q(evaluation__team__in=ids)
-
-    def team_id_of(self, obj: Model) -> int | None:
-        if not isinstance(obj, Prediction):
-            return None
-        if obj.step is not None:
-            return obj.step.iteration.run.team_id
-        return obj.evaluation.team_id if obj.evaluation is not None else None
-
     @admin.display(description="owner")
     def owner(self, prediction: Prediction) -> str:
         return str(prediction.step or prediction.evaluation)
@@ -313,7 +292,6 @@ class PredictionAdmin(ReadOnlyAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin
 
 @admin.register(LLMCallCache)
 class LLMCallCacheAdmin(ReadOnlyAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin[LLMCallCache]):
-    team_path = "team"
     fields = ("team", "key", "provider", "model_name", "response", "input_tokens", "output_tokens", "created_at")
     readonly_fields = fields
     list_display = ("__str__", "team", "provider", "model_name", "input_tokens", "output_tokens", "created_at")

@@ -48,6 +48,26 @@ class EvaluationConfig(BaseModel):
         return value
 
 
+def evaluation_config_from_options(
+    *,
+    metric: dict[str, Any] | None = None,
+    provider: str | None = None,
+    model: str | None = None,
+    max_calls: int | None = None,
+    fresh: bool = False,
+) -> dict[str, Any]:
+    """An evaluation config from flat options (command line, web form); None means "not given", so the
+    service's defaults apply (the metric for the version's output type, its own provider). A max_calls of 0
+    is kept, to be refused, rather than read as "no limit"."""
+    config: dict[str, Any] = {"fresh": fresh}
+    for key, value in (("metric", metric), ("provider", provider), ("model", model)):
+        if value is not None:
+            config[key] = value
+    if max_calls is not None:
+        config["budget"] = {"max_calls": max_calls}
+    return config
+
+
 def check_config_shape(data: Any) -> None:
     """Size, depth and characters of a config before pydantic reads it (it may arrive already parsed)."""
     problem = json_value_size_problem(data)

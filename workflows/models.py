@@ -70,6 +70,9 @@ class BackgroundJob(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    created_by_api_key = models.ForeignKey(
+        "accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -79,6 +82,8 @@ class BackgroundJob(models.Model):
     output_tokens = models.PositiveBigIntegerField(default=0)
     cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
     error_message = models.TextField(blank=True)
+
+    TEAM_PATHS = ("team",)
 
     class Meta:
         abstract = True
@@ -139,6 +144,8 @@ class Iteration(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
+    TEAM_PATHS = ("run__team",)
+
     class Meta:
         ordering = ["run", "index"]
         constraints = [
@@ -159,6 +166,8 @@ class IterationStep(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     summary = models.JSONField(default=dict, blank=True, help_text="What the step found, e.g. scores, counts.")
+
+    TEAM_PATHS = ("iteration__run__team",)
 
     class Meta:
         ordering = ["iteration", "id"]
@@ -188,6 +197,8 @@ class Candidate(models.Model):
     validation_score = models.FloatField(null=True, blank=True)
     accepted = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    TEAM_PATHS = ("iteration__run__team",)
 
     class Meta:
         ordering = ["iteration", "id"]
@@ -250,6 +261,9 @@ class Prediction(models.Model):
     cached = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    # A prediction belongs to a run's step or to an evaluation, so its team is reached either way.
+    TEAM_PATHS = ("step__iteration__run__team", "evaluation__team")
+
     class Meta:
         ordering = ["id"]
         constraints = [
@@ -301,6 +315,8 @@ class LLMCallCache(models.Model):
     input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    TEAM_PATHS = ("team",)
 
     class Meta:
         ordering = ["-created_at"]

@@ -16,6 +16,7 @@ from typing import Protocol
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from accounts.actors import Actor
 from promptopt.errors import PromptOptError
 from promptopt.logs import log_context
 from prompts.models import Example, PromptVersion, VersionSource
@@ -276,7 +277,11 @@ def _winner_save(
     return version_create(
         prompt=run.prompt,
         draft=draft,
-        created_by=run.created_by,
+        # The system saves it, in the name of whoever started the run (their later loss of the editor role
+        # must not lose a finished run's winner); the audit fields name them.
+        actor=Actor.system(
+            f"optimization run {run.pk}", on_behalf_of_user=run.created_by, on_behalf_of_key=run.created_by_api_key
+        ),
         parent=run.baseline_version,
         source=VersionSource.OPTIMIZER,
         commit_message=message[:500],
@@ -307,6 +312,7 @@ def _test_evaluations_save(
             score_ci_high=estimate.high if estimate else None,
             progress=1.0,
             created_by=run.created_by,
+            created_by_api_key=run.created_by_api_key,
             started_at=now,
             finished_at=now,
         )

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from accounts.actors import Actor, ensure_can_write
 from accounts.models import Team
-from accounts.services import ensure_can_write
 from promptopt.errors import ConflictError, InvalidInputError
 from prompts.models import DatasetVersion, Example, PromptVersion
 from prompts.placeholders import template_variables
@@ -28,13 +27,13 @@ from workflows.run_budget import held_out_reserve_calls
 Job = TypeVar("Job", OptimizationRun, EvaluationRun)
 
 
-def _job_cancel(job: Job, *, cancelled_by: User | None) -> Job:
+def _job_cancel(job: Job, *, actor: Actor) -> Job:
     """A queued job is cancelled at once; a running one is asked to stop at its next checkpoint.
 
     The conditional updates make this safe against a worker claiming the job at the same moment:
     exactly one of "claim" and "cancel" wins the row.
     """
-    ensure_can_write(user=cancelled_by, team=job.team)
+    ensure_can_write(actor, job.team)
     model = type(job)
     now = timezone.now()
     cancelled_queued = model.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(
@@ -53,8 +52,8 @@ def _job_cancel(job: Job, *, cancelled_by: User | None) -> Job:
 
 
 @transaction.atomic
-def run_cancel(*, run: OptimizationRun, cancelled_by: User | None) -> OptimizationRun:
-    return _job_cancel(run, cancelled_by=cancelled_by)
+def run_cancel(*, run: OptimizationRun, actor: Actor) -> OptimizationRun:
+    return _job_cancel(run, actor=actor)
 
 
 def run_abandon(*, run: OptimizationRun, reason: str) -> bool:
@@ -75,8 +74,8 @@ def run_abandon(*, run: OptimizationRun, reason: str) -> bool:
 
 
 @transaction.atomic
-def evaluation_cancel(*, evaluation: EvaluationRun, cancelled_by: User | None) -> EvaluationRun:
-    return _job_cancel(evaluation, cancelled_by=cancelled_by)
+def evaluation_cancel(*, evaluation: EvaluationRun, actor: Actor) -> EvaluationRun:
+    return _job_cancel(evaluation, actor=actor)
 
 
 def _enqueue_evaluation(evaluation_id: int) -> None:
@@ -102,7 +101,14 @@ def _check_template_inputs(version: PromptVersion, dataset_version: DatasetVersi
         )
 
 
-@transaction.atomic
+def default_evaluation_metric(version: PromptVersion) -> dict[str, object]:
+    """What an evaluation scores with when nobody says: the choice metric for a choice output, otherwise
+    any accepted answer. The command, the API and the web UI all get it from here."""
+    if version.output_choices:
+        return {"name": "choice", "choices": list(version.output_choices)}
+    return {"name": "any_answer"}
+
+
 def evaluation_create(
     *,
     team: Team,
@@ -110,16 +116,17 @@ def evaluation_create(
     dataset_version: DatasetVersion,
     split: Split,
     config: dict[str, object],
-    created_by: User | None,
+    actor: Actor,
     enqueue: bool = True,
 ) -> EvaluationRun:
     """Validate everything an evaluation needs before any model call, then queue it (after commit).
 
-    `enqueue=False` leaves it queued for a foreground runner (the `evaluate` command) to claim.
+    Validation and the provider probe (a network call for remote providers) happen before the write
+    transaction opens. `enqueue=False` leaves it queued for a foreground runner (`evaluate`) to claim.
     """
-    ensure_can_write(user=created_by, team=team)
+    ensure_can_write(actor, team)
     _check_same_team(team, version, dataset_version)
-    parsed = evaluation_config_parse(dict(config))
+    parsed = evaluation_config_parse({"metric": default_evaluation_metric(version), **config})
     provider_build(name=parsed.provider or version.provider, model=parsed.model or version.model_name, probe=True)
     _check_template_inputs(version, dataset_version)
     if not Example.objects.filter(version=dataset_version, split=split).exists():
@@ -130,12 +137,14 @@ def evaluation_create(
         dataset_version=dataset_version,
         split=split,
         config=parsed.model_dump(mode="json"),
-        created_by=created_by,
+        created_by=actor.audit_user,
+        created_by_api_key=actor.audit_api_key,
     )
     evaluation.full_clean()
-    evaluation.save()
-    if enqueue:
-        transaction.on_commit(lambda: _enqueue_evaluation(evaluation.pk))
+    with transaction.atomic(durable=True):
+        evaluation.save()
+        if enqueue:
+            transaction.on_commit(lambda: _enqueue_evaluation(evaluation.pk))
     return evaluation
 
 
@@ -177,21 +186,21 @@ def _prompt_tokens_estimate(version: PromptVersion, dataset_version: DatasetVers
     return max(1, len(rendered.completion_text) // 4)
 
 
-@transaction.atomic
 def run_create(
     *,
     team: Team,
     version: PromptVersion,
     dataset_version: DatasetVersion,
     config: dict[str, object],
-    created_by: User | None,
+    actor: Actor,
     enqueue: bool = True,
 ) -> OptimizationRun:
     """Validate a run completely before any model call, estimate its cost, then queue it (after commit).
 
+    Validation, the provider probes and the estimate happen before the write transaction opens.
     `enqueue=False` leaves it queued for a foreground runner (the `optimize` command) to claim.
     """
-    ensure_can_write(user=created_by, team=team)
+    ensure_can_write(actor, team)
     _check_same_team(team, version, dataset_version)
     _check_baseline_content(version)
     parsed = run_config_parse(dict(config))
@@ -234,10 +243,12 @@ def run_create(
         dataset_version=dataset_version,
         config=parsed.model_dump(mode="json"),
         estimate=estimate.as_dict(),
-        created_by=created_by,
+        created_by=actor.audit_user,
+        created_by_api_key=actor.audit_api_key,
     )
     run.full_clean()
-    run.save()
-    if enqueue:
-        transaction.on_commit(lambda: _enqueue_run(run.pk))
+    with transaction.atomic(durable=True):
+        run.save()
+        if enqueue:
+            transaction.on_commit(lambda: _enqueue_run(run.pk))
     return run

@@ -12,9 +12,10 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from accounts import keys
+from accounts.actors import Actor
 from accounts.models import ApiKey, ApiKeyScope, Membership, Role, Team
 from accounts.services import api_key_authenticate, api_key_create
-from tests.factories import MembershipFactory, UserFactory
+from tests.factories import SYSTEM_ACTOR, MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -25,14 +26,14 @@ def _messages(response) -> list[str]:
 
 @pytest.fixture
 def api_key(team, owner):
-    return api_key_create(team=team, name="CI", scope=ApiKeyScope.WRITE, created_by=owner).api_key
+    return api_key_create(team=team, name="CI", scope=ApiKeyScope.WRITE, actor=Actor.for_user(owner)).api_key
 
 
 @pytest.fixture
 def foreign_objects(other_team):
     """Another team's membership and key, which Acme's staff must never see."""
     stranger = MembershipFactory(team=other_team, user=UserFactory(username="gina"), role=Role.OWNER).user
-    key = api_key_create(team=other_team, name="Globex key", created_by=stranger).api_key
+    key = api_key_create(team=other_team, name="Globex key", actor=Actor.for_user(stranger)).api_key
     return {"team": other_team, "membership": Membership.objects.get(user=stranger), "apikey": key}
 
 
@@ -238,7 +239,7 @@ def test_it_never_shows_the_key_hash(client, superuser, api_key):
 
 
 def test_it_revokes_selected_keys(client, staff_editor, api_key, team):
-    other_key = api_key_create(team=team, name="Spare", created_by=None).api_key
+    other_key = api_key_create(team=team, name="Spare", actor=SYSTEM_ACTOR).api_key
     client.force_login(staff_editor)
 
     response = client.post(

@@ -11,6 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
+from accounts.actors import Actor
 from prompts.importers import ImportOptions
 from prompts.services import VersionDraft, dataset_version_import, prompt_create
 from tests.bad_inputs.corpus import CASES, BadInput
@@ -31,7 +32,9 @@ def row_counts() -> dict[str, int]:
 @pytest.fixture
 def base(team, editor):
     """One prompt and one dataset with every split, so evaluate and optimize get past their lookups."""
-    prompt_create(team=team, name="Base", created_by=editor, first_version=VersionDraft(template="Review: {{text}}"))
+    prompt_create(
+        team=team, name="Base", actor=Actor.for_user(editor), first_version=VersionDraft(template="Review: {{text}}")
+    )
     splits = ["train"] * 4 + ["validation"] * 4 + ["test"] * 4
     rows = "\n".join(f"review {i},{'yes' if i % 2 else 'no'},{split}" for i, split in enumerate(splits))
     dataset_version_import(
@@ -40,7 +43,7 @@ def base(team, editor):
         file_name="r.csv",
         content=("text,target,split\n" + rows + "\n").encode(),
         options=ImportOptions(),
-        created_by=editor,
+        actor=Actor.for_user(editor),
     )
 
 

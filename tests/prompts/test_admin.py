@@ -6,6 +6,7 @@ import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
+from accounts.actors import Actor
 from accounts.models import Role
 from prompts.models import (
     Dataset,
@@ -18,7 +19,7 @@ from prompts.models import (
     VersionSource,
 )
 from prompts.services import VersionDraft, label_move, prompt_create, version_create
-from tests.factories import DatasetVersionFactory, ExampleFactory, MembershipFactory
+from tests.factories import SYSTEM_ACTOR, DatasetVersionFactory, ExampleFactory, MembershipFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -29,12 +30,13 @@ def _messages(response) -> list[str]:
 
 def _graph(team, user):
     """A prompt with two versions and a label, and a dataset version with examples, all of one team."""
+    actor = Actor.for_user(user) if user is not None else SYSTEM_ACTOR
     prompt = prompt_create(
-        team=team, name="Sentiment", created_by=user, first_version=VersionDraft(template="Review: {{text}}")
+        team=team, name="Sentiment", actor=actor, first_version=VersionDraft(template="Review: {{text}}")
     )
     v1 = prompt.versions.get()
-    v2 = version_create(prompt=prompt, draft=VersionDraft(template="Text: {{text}}"), created_by=user)
-    label = label_move(prompt=prompt, name="production", version=v1, moved_by=user)
+    v2 = version_create(prompt=prompt, draft=VersionDraft(template="Text: {{text}}"), actor=actor)
+    label = label_move(prompt=prompt, name="production", version=v1, actor=actor)
     dataset_version = DatasetVersionFactory(dataset__team=team, dataset__name=f"Reviews of {team.slug}")
     example = ExampleFactory(version=dataset_version, position=0)
     return {
@@ -355,7 +357,9 @@ def test_it_moves_a_label_when_its_version_is_changed(client, staff_editor, own)
 
 
 def test_it_refuses_a_label_pointing_at_another_prompts_version(client, staff_editor, own, team):
-    other_prompt = prompt_create(team=team, name="Other", created_by=None, first_version=VersionDraft(template="{{a}}"))
+    other_prompt = prompt_create(
+        team=team, name="Other", actor=SYSTEM_ACTOR, first_version=VersionDraft(template="{{a}}")
+    )
     client.force_login(staff_editor)
 
     response = client.post(
@@ -416,7 +420,7 @@ def test_it_shows_only_the_first_examples_of_a_big_version_and_links_to_all(clie
 
 def test_it_lets_only_superusers_delete_a_prompt_with_its_versions(client, superuser, staff_editor, team):
     # A prompt without labels: PromptLabel.version is PROTECT, which blocks deleting a labelled prompt at all.
-    prompt = prompt_create(team=team, name="Scratch", created_by=None, first_version=VersionDraft(template="{{a}}"))
+    prompt = prompt_create(team=team, name="Scratch", actor=SYSTEM_ACTOR, first_version=VersionDraft(template="{{a}}"))
     client.force_login(staff_editor)
     staff_delete = client.get(reverse("admin:prompts_prompt_delete", args=[prompt.pk]))
     client.force_login(superuser)
@@ -494,9 +498,9 @@ def test_it_lists_versions_with_their_labels_in_a_constant_number_of_queries(cli
     few = queries_for_list_page()
     for number in range(6):
         version = version_create(
-            prompt=own["prompt"], draft=VersionDraft(template=f"V{number}: {{{{text}}}}"), created_by=None
+            prompt=own["prompt"], draft=VersionDraft(template=f"V{number}: {{{{text}}}}"), actor=SYSTEM_ACTOR
         )
-        label_move(prompt=own["prompt"], name=f"label-{number}", version=version, moved_by=None)
+        label_move(prompt=own["prompt"], name=f"label-{number}", version=version, actor=SYSTEM_ACTOR)
     many = queries_for_list_page()
 
     assert many == few

@@ -11,6 +11,7 @@ from django.db import connection
 from prompts.importers import ImportOptions
 from prompts.models import Dataset, PromptLabel, PromptLabelMove
 from prompts.services import VersionDraft, dataset_version_import, label_move, prompt_create, version_create
+from tests.factories import SYSTEM_ACTOR
 
 pytestmark = [
     pytest.mark.integration,
@@ -43,13 +44,13 @@ def _run_together(*calls):
 
 
 def test_it_creates_a_new_label_once_when_two_moves_race(team):
-    prompt = prompt_create(team=team, name="P", created_by=None, first_version=VersionDraft(template="{{x}}"))
+    prompt = prompt_create(team=team, name="P", actor=SYSTEM_ACTOR, first_version=VersionDraft(template="{{x}}"))
     v1 = prompt.versions.get()
-    v2 = version_create(prompt=prompt, draft=VersionDraft(template="X: {{x}}"), created_by=None)
+    v2 = version_create(prompt=prompt, draft=VersionDraft(template="X: {{x}}"), actor=SYSTEM_ACTOR)
 
     errors = _run_together(
-        lambda: label_move(prompt=prompt, name="production", version=v1, moved_by=None),
-        lambda: label_move(prompt=prompt, name="production", version=v2, moved_by=None),
+        lambda: label_move(prompt=prompt, name="production", version=v1, actor=SYSTEM_ACTOR),
+        lambda: label_move(prompt=prompt, name="production", version=v2, actor=SYSTEM_ACTOR),
     )
 
     assert errors == []
@@ -65,7 +66,7 @@ def test_it_creates_a_new_dataset_once_when_two_first_imports_race(team):
             file_name="r.csv",
             content=f"text,target\n{text},positive\n".encode(),
             options=ImportOptions(),
-            created_by=None,
+            actor=SYSTEM_ACTOR,
         )
 
     errors = _run_together(import_rows("great"), import_rows("superb"))

@@ -6,7 +6,10 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, transaction
 
-from promptopt.errors import PermissionDeniedError
+from accounts.actors import Actor
+from accounts.models import ApiKeyScope
+from accounts.services import api_key_create
+from promptopt.errors import ConflictError, PermissionDeniedError
 from prompts.importers import ImportOptions
 from prompts.models import (
     Dataset,
@@ -20,6 +23,7 @@ from prompts.models import (
     VersionSource,
 )
 from prompts.services import (
+    LABEL_ABSENT,
     SplitSettings,
     VersionDraft,
     dataset_delete,
@@ -41,7 +45,7 @@ def prompt(team, editor):
     return prompt_create(
         team=team,
         name="Sentiment",
-        created_by=editor,
+        actor=Actor.for_user(editor),
         first_version=VersionDraft(template="Review: {{text}}\nSentiment:"),
     )
 
@@ -55,8 +59,8 @@ def test_it_creates_a_prompt_with_version_one(prompt, editor):
 
 def test_it_numbers_versions_in_sequence_and_chains_parents(prompt, editor):
     v1 = prompt.versions.get()
-    v2 = version_create(prompt=prompt, draft=VersionDraft(template="Text: {{text}}"), created_by=editor)
-    v3 = version_create(prompt=prompt, draft=VersionDraft(template="T: {{text}}"), created_by=editor)
+    v2 = version_create(prompt=prompt, draft=VersionDraft(template="Text: {{text}}"), actor=Actor.for_user(editor))
+    v3 = version_create(prompt=prompt, draft=VersionDraft(template="T: {{text}}"), actor=Actor.for_user(editor))
 
     assert [v2.number, v3.number] == [2, 3]
     assert (v2.parent, v3.parent) == (v1, v2)
@@ -64,7 +68,9 @@ def test_it_numbers_versions_in_sequence_and_chains_parents(prompt, editor):
 
 def test_it_refuses_a_version_identical_to_an_existing_one(prompt, editor):
     with pytest.raises(ValidationError, match="identical to version 1"):
-        version_create(prompt=prompt, draft=VersionDraft(template="Review: {{text}}\nSentiment:"), created_by=editor)
+        version_create(
+            prompt=prompt, draft=VersionDraft(template="Review: {{text}}\nSentiment:"), actor=Actor.for_user(editor)
+        )
     assert prompt.versions.count() == 1
 
 
@@ -95,7 +101,7 @@ def test_it_refuses_a_version_identical_to_an_existing_one(prompt, editor):
 )
 def test_it_names_the_field_of_invalid_version_content(prompt, editor, draft, field, message):
     with pytest.raises(ValidationError) as caught:
-        version_create(prompt=prompt, draft=draft, created_by=editor)
+        version_create(prompt=prompt, draft=draft, actor=Actor.for_user(editor))
 
     assert any(message in text for text in caught.value.message_dict[field])
     assert prompt.versions.count() == 1
@@ -104,7 +110,7 @@ def test_it_names_the_field_of_invalid_version_content(prompt, editor, draft, fi
 def test_it_accepts_literal_braces_such_as_json_examples(prompt, editor):
     template = 'Answer as JSON like {"label": {"name": "x"}} for: {{text}}'
 
-    version = version_create(prompt=prompt, draft=VersionDraft(template=template), created_by=editor)
+    version = version_create(prompt=prompt, draft=VersionDraft(template=template), actor=Actor.for_user(editor))
 
     assert version.template == template
 
@@ -122,16 +128,16 @@ def test_it_refuses_version_changes_in_python_and_in_the_database(prompt):
 
 def test_it_refuses_versions_from_viewers(prompt, viewer):
     with pytest.raises(PermissionDeniedError):
-        version_create(prompt=prompt, draft=VersionDraft(template="New {{text}}"), created_by=viewer)
+        version_create(prompt=prompt, draft=VersionDraft(template="New {{text}}"), actor=Actor.for_user(viewer))
 
 
 def test_it_moves_a_label_and_records_each_move(prompt, editor, owner):
     v1 = prompt.versions.get()
-    v2 = version_create(prompt=prompt, draft=VersionDraft(template="Text: {{text}}"), created_by=editor)
+    v2 = version_create(prompt=prompt, draft=VersionDraft(template="Text: {{text}}"), actor=Actor.for_user(editor))
 
-    label_move(prompt=prompt, name="production", version=v1, moved_by=editor)
-    label = label_move(prompt=prompt, name="production", version=v2, moved_by=owner)
-    label_move(prompt=prompt, name="production", version=v2, moved_by=owner)  # no-op, no history line
+    label_move(prompt=prompt, name="production", version=v1, actor=Actor.for_user(editor))
+    label = label_move(prompt=prompt, name="production", version=v2, actor=Actor.for_user(owner))
+    label_move(prompt=prompt, name="production", version=v2, actor=Actor.for_user(owner))  # no-op, no history line
 
     assert PromptLabel.objects.get(pk=label.pk).version == v2
     moves = [(m.from_version, m.to_version, m.moved_by) for m in PromptLabelMove.objects.order_by("id")]
@@ -140,15 +146,17 @@ def test_it_moves_a_label_and_records_each_move(prompt, editor, owner):
 
 def test_it_refuses_a_label_pointing_at_another_prompts_version(prompt, editor, team):
     stranger = PromptFactory(team=team)
-    foreign_version = version_create(prompt=stranger, draft=VersionDraft(template="{{x}}"), created_by=editor)
+    foreign_version = version_create(
+        prompt=stranger, draft=VersionDraft(template="{{x}}"), actor=Actor.for_user(editor)
+    )
 
     with pytest.raises(ValidationError, match="another prompt"):
-        label_move(prompt=prompt, name="production", version=foreign_version, moved_by=editor)
+        label_move(prompt=prompt, name="production", version=foreign_version, actor=Actor.for_user(editor))
 
 
 def test_it_keeps_one_label_per_name_in_the_database(prompt, editor):
     version = prompt.versions.get()
-    label_move(prompt=prompt, name="staging", version=version, moved_by=editor)
+    label_move(prompt=prompt, name="staging", version=version, actor=Actor.for_user(editor))
 
     with pytest.raises(IntegrityError):
         PromptLabel.objects.create(prompt=prompt, name="staging", version=version)
@@ -163,7 +171,7 @@ def _import(team, user, content=CSV, name="Reviews", seed=0, **option_values):
         content=content,
         options=options,
         split_settings=SplitSettings(seed=seed),
-        created_by=user,
+        actor=Actor.for_user(user),
     )
 
 
@@ -238,11 +246,11 @@ def test_it_refuses_updates_to_examples_in_the_database(team, editor):
 
 
 def test_it_deletes_a_label_only_for_writers(prompt, editor, viewer):
-    label = label_move(prompt=prompt, name="staging", version=prompt.versions.get(), moved_by=editor)
+    label = label_move(prompt=prompt, name="staging", version=prompt.versions.get(), actor=Actor.for_user(editor))
     with pytest.raises(PermissionDeniedError):
-        label_delete(label=label, deleted_by=viewer)
+        label_delete(label=label, actor=Actor.for_user(viewer))
 
-    label_delete(label=label, deleted_by=editor)
+    label_delete(label=label, actor=Actor.for_user(editor))
 
     assert not PromptLabel.objects.filter(prompt=prompt).exists()
     history = list(PromptLabelMove.objects.filter(prompt=prompt, label_name="staging").order_by("id"))
@@ -255,15 +263,17 @@ def test_it_deletes_a_label_only_for_writers(prompt, editor, viewer):
 def test_it_updates_a_datasets_description_and_archive_flag(team, editor, viewer):
     dataset = _import(team, editor).version.dataset
     with pytest.raises(PermissionDeniedError):
-        dataset_update(dataset=dataset, description="x", updated_by=viewer)
+        dataset_update(dataset=dataset, description="x", actor=Actor.for_user(viewer))
 
-    updated = dataset_update(dataset=dataset, description="Product reviews", archived=True, updated_by=editor)
+    updated = dataset_update(
+        dataset=dataset, description="Product reviews", archived=True, actor=Actor.for_user(editor)
+    )
 
     assert (updated.description, updated.archived, updated.slug) == ("Product reviews", True, "reviews")
 
 
 def test_it_deletes_a_labelled_prompt_with_all_its_history(prompt, editor):
-    label_move(prompt=prompt, name="production", version=prompt.versions.get(), moved_by=editor)
+    label_move(prompt=prompt, name="production", version=prompt.versions.get(), actor=Actor.for_user(editor))
 
     prompt.delete()
 
@@ -273,11 +283,33 @@ def test_it_deletes_a_labelled_prompt_with_all_its_history(prompt, editor):
 def test_it_deletes_prompts_and_datasets_only_for_writers(prompt, team, editor, viewer):
     dataset = _import(team, editor).version.dataset
     with pytest.raises(PermissionDeniedError):
-        prompt_delete(prompt=prompt, deleted_by=viewer)
+        prompt_delete(prompt=prompt, actor=Actor.for_user(viewer))
     with pytest.raises(PermissionDeniedError):
-        dataset_delete(dataset=dataset, deleted_by=viewer)
+        dataset_delete(dataset=dataset, actor=Actor.for_user(viewer))
 
-    prompt_delete(prompt=prompt, deleted_by=editor)
-    dataset_delete(dataset=dataset, deleted_by=editor)
+    prompt_delete(prompt=prompt, actor=Actor.for_user(editor))
+    dataset_delete(dataset=dataset, actor=Actor.for_user(editor))
 
     assert (PromptVersion.objects.count(), DatasetVersion.objects.count(), Example.objects.count()) == (0, 0, 0)
+
+
+def test_it_moves_a_label_only_from_the_version_the_caller_expects(prompt, editor):
+    actor = Actor.for_user(editor)
+    v1 = prompt.versions.get()
+    v2 = version_create(prompt=prompt, draft=VersionDraft(template="Text: {{text}}"), actor=actor)
+
+    label_move(prompt=prompt, name="production", version=v1, actor=actor, expected_number=LABEL_ABSENT)
+    with pytest.raises(ConflictError, match="label 'production' is on version 1 now, not on version 2"):
+        label_move(prompt=prompt, name="production", version=v2, actor=actor, expected_number=2)
+    moved = label_move(prompt=prompt, name="production", version=v2, actor=actor, expected_number=1)
+
+    assert moved.version == v2
+    assert [move.to_version.number for move in moved.moves] == [2, 1]
+
+
+def test_it_records_the_api_key_that_acted(prompt, owner, team):
+    key = api_key_create(team=team, name="ci", scope=ApiKeyScope.WRITE, actor=Actor.for_user(owner)).api_key
+
+    version = version_create(prompt=prompt, draft=VersionDraft(template="Key: {{text}}"), actor=Actor.for_api_key(key))
+
+    assert (version.created_by, version.created_by_api_key) == (None, key)

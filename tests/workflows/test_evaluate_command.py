@@ -8,6 +8,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from accounts.actors import Actor
 from prompts.importers import ImportOptions
 from prompts.models import Layout, OutputType
 from prompts.services import VersionDraft, dataset_version_import, prompt_create
@@ -29,7 +30,7 @@ def sentiment(team, editor):
     prompt_create(
         team=team,
         name="Sentiment",
-        created_by=editor,
+        actor=Actor.for_user(editor),
         first_version=VersionDraft(
             template="Review: {{text}}\nSentiment:",
             layout=Layout.COMPLETION,
@@ -45,7 +46,7 @@ def sentiment(team, editor):
         file_name="r.csv",
         content=content,
         options=ImportOptions(),
-        created_by=editor,
+        actor=Actor.for_user(editor),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from accounts.actors import Actor
 from promptopt.errors import InvalidInputError
 from prompts.importers import ImportOptions
 from prompts.services import VersionDraft, dataset_version_import, prompt_create
@@ -49,7 +50,7 @@ def setup(team, editor):
     prompt = prompt_create(
         team=team,
         name="Sentiment",
-        created_by=editor,
+        actor=Actor.for_user(editor),
         first_version=VersionDraft(template="Review: {{text}}\nSentiment:"),
     )
     content = ("text,target\n" + "\n".join(f"{text},{label}" for text, label in ROWS)).encode()
@@ -59,7 +60,7 @@ def setup(team, editor):
         file_name="r.csv",
         content=content,
         options=ImportOptions(),
-        created_by=editor,
+        actor=Actor.for_user(editor),
     ).version
     return {"team": team, "editor": editor, "version": prompt.versions.get(), "dataset_version": dataset_version}
 
@@ -78,7 +79,7 @@ def _create(setup, **config):
         dataset_version=setup["dataset_version"],
         split=Split.TEST,
         config={"metric": {"name": "exact_match"}, **config},
-        created_by=setup["editor"],
+        actor=Actor.for_user(setup["editor"]),
         enqueue=False,
     )
 
@@ -175,7 +176,7 @@ def test_it_refuses_a_template_variable_the_dataset_does_not_have(setup, scripte
     from prompts.services import version_create
 
     version = version_create(
-        prompt=setup["version"].prompt, draft=VersionDraft(template="{{title}}: {{text}}"), created_by=editor
+        prompt=setup["version"].prompt, draft=VersionDraft(template="{{title}}: {{text}}"), actor=Actor.for_user(editor)
     )
     with pytest.raises(InvalidInputError, match="template: 'title' not among the dataset's inputs"):
         evaluation_create(
@@ -184,7 +185,7 @@ def test_it_refuses_a_template_variable_the_dataset_does_not_have(setup, scripte
             dataset_version=setup["dataset_version"],
             split=Split.TEST,
             config={},
-            created_by=editor,
+            actor=Actor.for_user(editor),
             enqueue=False,
         )
 

@@ -10,11 +10,13 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from accounts.actors import Actor
 from promptopt.errors import InvalidInputError, PermissionDeniedError
 from prompts.importers import ImportOptions
 from prompts.models import PromptVersion, VersionSource
 from prompts.services import VersionDraft, dataset_version_import, prompt_create
 from tests.engine.engine_support import TEST_MARKER, SentimentProvider, WorkerKilled
+from tests.factories import SYSTEM_ACTOR
 from workflows.jobs import jobs_reap
 from workflows.models import (
     Candidate,
@@ -48,7 +50,7 @@ def setup(team, editor):
     prompt = prompt_create(
         team=team,
         name="Sentiment",
-        created_by=editor,
+        actor=Actor.for_user(editor),
         first_version=VersionDraft(template="Classify the sentiment of this review: {{text}}"),
     )
     dataset_version = dataset_version_import(
@@ -57,7 +59,7 @@ def setup(team, editor):
         file_name="reviews.csv",
         content=_rows().encode(),
         options=ImportOptions(),
-        created_by=editor,
+        actor=Actor.for_user(editor),
     ).version
     return {"team": team, "editor": editor, "version": prompt.versions.get(), "dataset_version": dataset_version}
 
@@ -76,7 +78,7 @@ def _create(setup, **config):
         version=setup["version"],
         dataset_version=setup["dataset_version"],
         config={"seed": 1, "iterations": 2, "patience": 5, **config},
-        created_by=setup["editor"],
+        actor=Actor.for_user(setup["editor"]),
         enqueue=False,
     )
 
@@ -103,7 +105,7 @@ def test_it_refuses_a_dataset_of_another_team_and_a_viewer(setup, provider, othe
             version=setup["version"],
             dataset_version=setup["dataset_version"],
             config={},
-            created_by=None,
+            actor=SYSTEM_ACTOR,
             enqueue=False,
         )
     with pytest.raises(PermissionDeniedError):
@@ -112,7 +114,7 @@ def test_it_refuses_a_dataset_of_another_team_and_a_viewer(setup, provider, othe
             version=setup["version"],
             dataset_version=setup["dataset_version"],
             config={},
-            created_by=viewer,
+            actor=Actor.for_user(viewer),
             enqueue=False,
         )
 
@@ -265,7 +267,7 @@ def test_a_cancel_takes_effect_within_one_step_and_keeps_what_was_done(setup, pr
     def step_finished(self, record, state):
         original(self, record, state)
         if record.step == "evaluation":
-            run_cancel(run=run, cancelled_by=editor)
+            run_cancel(run=run, actor=Actor.for_user(editor))
 
     monkeypatch.setattr(RunRecorder, "step_finished", step_finished)
     finished = run_execute(run_id=run.pk)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from accounts.actors import Actor
 from accounts.services import team_create
 from prompts.importers import ImportOptions
 from prompts.services import VersionDraft, dataset_version_import, prompt_create
@@ -43,11 +44,11 @@ REVIEWS = [
 
 
 def _optimize(editor, name: str):
-    team = team_create(name=name, owner=editor)
+    team = team_create(name=name, actor=Actor.for_user(editor))
     prompt = prompt_create(
         team=team,
         name="Sentiment",
-        created_by=editor,
+        actor=Actor.for_user(editor),
         first_version=VersionDraft(
             system_instruction="Classify the sentiment of the review as positive or negative.",
             template="{{text}}",
@@ -64,7 +65,7 @@ def _optimize(editor, name: str):
         file_name="reviews.csv",
         content=("\n".join(lines) + "\n").encode(),
         options=ImportOptions(),
-        created_by=editor,
+        actor=Actor.for_user(editor),
     ).version
     run = run_create(
         team=team,
@@ -78,7 +79,7 @@ def _optimize(editor, name: str):
             "candidates_per_iteration": 3,
             "survivors": 1,
         },
-        created_by=editor,
+        actor=Actor.for_user(editor),
         enqueue=False,
     )
     return run_execute(run_id=run.pk)

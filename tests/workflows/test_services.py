@@ -6,8 +6,10 @@ from __future__ import annotations
 import pytest
 from django.db import IntegrityError, transaction
 
+from accounts.actors import Actor
 from promptopt.errors import ConflictError, InvalidInputError, PermissionDeniedError
 from tests.factories import (
+    SYSTEM_ACTOR,
     DatasetVersionFactory,
     EvaluationRunFactory,
     MembershipFactory,
@@ -24,7 +26,7 @@ def run(db):
 
 
 def test_it_cancels_a_queued_run_at_once(run):
-    cancelled = run_cancel(run=run, cancelled_by=None)
+    cancelled = run_cancel(run=run, actor=SYSTEM_ACTOR)
 
     assert cancelled.status == JobStatus.CANCELLED
     assert cancelled.finished_at is not None and cancelled.cancel_requested_at is not None
@@ -33,8 +35,8 @@ def test_it_cancels_a_queued_run_at_once(run):
 def test_it_asks_a_running_run_to_stop_without_finishing_it(run):
     OptimizationRun.objects.filter(pk=run.pk).update(status=JobStatus.RUNNING)
 
-    flagged = run_cancel(run=run, cancelled_by=None)
-    again = run_cancel(run=flagged, cancelled_by=None)
+    flagged = run_cancel(run=run, actor=SYSTEM_ACTOR)
+    again = run_cancel(run=flagged, actor=SYSTEM_ACTOR)
 
     assert flagged.status == JobStatus.RUNNING and flagged.cancel_requested_at is not None
     assert again.cancel_requested_at == flagged.cancel_requested_at
@@ -44,14 +46,14 @@ def test_it_refuses_to_cancel_a_finished_run(run):
     OptimizationRun.objects.filter(pk=run.pk).update(status=JobStatus.SUCCEEDED)
 
     with pytest.raises(ConflictError, match="already finished"):
-        run_cancel(run=run, cancelled_by=None)
+        run_cancel(run=run, actor=SYSTEM_ACTOR)
 
 
 def test_it_refuses_cancelling_by_a_viewer(run):
     viewer = MembershipFactory(team=run.team, role="viewer").user
 
     with pytest.raises(PermissionDeniedError):
-        run_cancel(run=run, cancelled_by=viewer)
+        run_cancel(run=run, actor=Actor.for_user(viewer))
     run.refresh_from_db()
     assert run.status == JobStatus.QUEUED
 
@@ -59,7 +61,7 @@ def test_it_refuses_cancelling_by_a_viewer(run):
 def test_it_cancels_a_queued_evaluation(db):
     evaluation = EvaluationRunFactory()
 
-    assert evaluation_cancel(evaluation=evaluation, cancelled_by=None).status == JobStatus.CANCELLED
+    assert evaluation_cancel(evaluation=evaluation, actor=SYSTEM_ACTOR).status == JobStatus.CANCELLED
 
 
 def test_it_enforces_known_statuses_in_the_database(run):
@@ -83,7 +85,7 @@ def test_it_refuses_to_optimize_a_version_saved_before_a_rule_it_breaks(db):
             version=version,
             dataset_version=dataset_version,
             config={},
-            created_by=None,
+            actor=SYSTEM_ACTOR,
             enqueue=False,
         )
     assert OptimizationRun.objects.count() == 0

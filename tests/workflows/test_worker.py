@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from accounts.actors import Actor
 from prompts.importers import ImportOptions
 from prompts.models import Layout, OutputType
 from prompts.services import VersionDraft, dataset_version_import, prompt_create
@@ -28,7 +29,7 @@ def test_it_runs_a_queued_evaluation_in_a_worker_process(team, editor):
     prompt = prompt_create(
         team=team,
         name="Sentiment",
-        created_by=editor,
+        actor=Actor.for_user(editor),
         first_version=VersionDraft(
             template="Review: {{text}}\nSentiment:",
             layout=Layout.COMPLETION,
@@ -43,7 +44,7 @@ def test_it_runs_a_queued_evaluation_in_a_worker_process(team, editor):
         file_name="r.csv",
         content=rows.encode(),
         options=ImportOptions(),
-        created_by=editor,
+        actor=Actor.for_user(editor),
     ).version
     evaluation = evaluation_create(
         team=team,
@@ -51,7 +52,7 @@ def test_it_runs_a_queued_evaluation_in_a_worker_process(team, editor):
         dataset_version=dataset_version,
         split=Split.TEST,
         config={"metric": {"name": "choice", "choices": ["positive", "negative"]}},
-        created_by=editor,
+        actor=Actor.for_user(editor),
     )  # enqueued when this (autocommitted) transaction commits
 
     with worker_process(name="evaluation", WORKERS="1") as worker:

@@ -16,6 +16,7 @@ from django.db.models import Count
 from django.utils import timezone
 from django_q.models import Schedule, Success
 
+from accounts.actors import Actor
 from accounts.models import Role
 from prompts.importers import ImportOptions
 from prompts.models import Layout, OutputType, PromptVersion
@@ -114,7 +115,7 @@ def _setup(team, user) -> dict[str, object]:
     prompt = prompt_create(
         team=team,
         name="Sentiment",
-        created_by=user,
+        actor=Actor.for_user(user),
         # Free text, capped: the model answers in a short sentence, and 256 tokens of rambling per call would
         # make the runs minutes long on two cores without testing anything more.
         first_version=VersionDraft(
@@ -127,7 +128,7 @@ def _setup(team, user) -> dict[str, object]:
         file_name="reviews.csv",
         content=_csv(),
         options=ImportOptions(),
-        created_by=user,
+        actor=Actor.for_user(user),
     ).version
     return {"team": team, "user": user, "version": prompt.versions.get(), "dataset_version": dataset_version}
 
@@ -140,7 +141,7 @@ def _submit(setup, **config) -> OptimizationRun:
             version=setup["version"],
             dataset_version=setup["dataset_version"],
             config={**CONFIG, **config},
-            created_by=setup["user"],
+            actor=Actor.for_user(setup["user"]),
             enqueue=True,
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
@@ -63,6 +64,53 @@ class RunConfig(BaseModel):
         if self.survivors > self.candidates_per_iteration:
             raise ValueError("survivors cannot exceed candidates_per_iteration")
         return self
+
+
+# Flat option names (command-line options, web form fields) → where each goes in a RunConfig.
+RUN_OPTION_FIELDS: dict[str, tuple[str, ...]] = {
+    "metric": ("metric",),
+    "strategies": ("strategies",),
+    "iterations": ("iterations",),
+    "patience": ("patience",),
+    "target_score": ("target_score",),
+    "candidates": ("candidates_per_iteration",),
+    "minibatch": ("minibatch_size",),
+    "min_gain": ("min_gain",),
+    "seed": ("seed",),
+    "task_provider": ("task_provider",),
+    "task_model": ("task_model",),
+    "optimizer_provider": ("optimizer_provider",),
+    "optimizer_model": ("optimizer_model",),
+    "max_calls": ("budget", "max_calls"),
+    "max_tokens": ("budget", "max_tokens"),
+    "max_cost": ("budget", "max_cost_usd"),
+    "max_seconds": ("budget", "max_seconds"),
+}
+
+
+def run_config_from_options(options: Mapping[str, Any], base: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A run config from flat options laid over a base config; None (and an empty list) means "not given".
+
+    The optimize command and the web UI's form both build configs here, so a flat option means the same
+    thing on every surface; the API takes the nested config itself.
+    """
+    unknown = sorted(set(options) - set(RUN_OPTION_FIELDS))
+    if unknown:
+        raise InvalidInputError(f"unknown run option {unknown[0]!r}; known: {', '.join(RUN_OPTION_FIELDS)}")
+    config: dict[str, Any] = {
+        key: dict(value) if isinstance(value, Mapping) else value for key, value in (base or {}).items()
+    }
+    for option, value in options.items():
+        if value is None or value == []:
+            continue
+        *parents, leaf = RUN_OPTION_FIELDS[option]
+        target = config
+        for parent in parents:
+            existing = target.get(parent)
+            target[parent] = dict(existing) if isinstance(existing, Mapping) else {}
+            target = target[parent]
+        target[leaf] = value
+    return config
 
 
 def run_config_parse(data: dict[str, Any]) -> RunConfig:

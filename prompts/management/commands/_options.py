@@ -7,6 +7,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.management.base import CommandError
 
+from accounts.actors import Actor
 from accounts.models import Team
 from accounts.selectors import team_get_by_slug
 from promptopt.errors import PromptOptError
@@ -20,14 +21,15 @@ def resolve_team(slug: str) -> Team:
     return team
 
 
-def resolve_user(username: str | None) -> User | None:
-    """The user a command acts as; None means the system itself (an operator at the console)."""
+def resolve_actor(username: str | None, command: str) -> Actor:
+    """Who a command acts as: `--as USER` (with that user's roles), otherwise the system itself, since an
+    operator at the server's console may already do anything."""
     if not username:
-        return None
-    user = get_user_model().objects.filter(username=username).first()
+        return Actor.system(f"manage.py {command}")
+    user: User | None = get_user_model().objects.filter(username=username).first()
     if user is None:
         raise CommandError(f"--as: no user named {username!r}")
-    return user
+    return Actor.for_user(user)
 
 
 def error_messages(error: ValidationError | PromptOptError) -> list[str]:

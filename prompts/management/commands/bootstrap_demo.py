@@ -7,8 +7,8 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
-from django.db import transaction
 
+from accounts.actors import Actor
 from accounts.models import Role, Team
 from accounts.services import membership_set, team_create, user_create
 from prompts.importers import ImportOptions
@@ -31,18 +31,21 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--quiet", action="store_true", help="Create without printing the summary.")
 
-    @transaction.atomic
     def handle(self, *args: Any, **options: Any) -> None:
+        # Each step finds what an earlier run created, so running the command again changes nothing.
+        system = Actor.system("manage.py bootstrap_demo")
         users = get_user_model()
         user = users.objects.filter(username=DEMO_USERNAME).first()
         if user is None:
             # Staff so the demo user can open the admin; never superuser, so scoping applies to them.
-            user = user_create(username=DEMO_USERNAME, password=DEMO_PASSWORD, is_staff=True)
+            user = user_create(username=DEMO_USERNAME, password=DEMO_PASSWORD, is_staff=True, actor=system)
         team = Team.objects.filter(slug=DEMO_TEAM_SLUG).first()
         if team is None:
-            team = team_create(name="Demo team", slug=DEMO_TEAM_SLUG, owner=user)
+            team = team_create(name="Demo team", slug=DEMO_TEAM_SLUG, actor=system, owner=user)
         elif not team.memberships.filter(user=user).exists():
-            membership_set(team=team, user=user, role=Role.OWNER, acting_user=None)
+            membership_set(team=team, user=user, role=Role.OWNER, actor=system)
+        # The demo objects are the demo user's own, as if they had made them.
+        actor = Actor.for_user(user)
 
         prompt = Prompt.objects.filter(team=team, slug=DEMO_PROMPT_SLUG).first()
         if prompt is None:
@@ -51,7 +54,7 @@ class Command(BaseCommand):
                 name="Support intent",
                 slug=DEMO_PROMPT_SLUG,
                 description="Route a customer message to the team that handles it.",
-                created_by=user,
+                actor=actor,
                 # A first draft as people write them: a chat instruction and free text. `make demo` optimizes it.
                 first_version=VersionDraft(
                     system_instruction=(
@@ -63,7 +66,7 @@ class Command(BaseCommand):
             )
         version = version_latest(prompt=prompt)
         if version is not None and not label_list(prompt=prompt).filter(name="production").exists():
-            label_move(prompt=prompt, name="production", version=version, moved_by=user)
+            label_move(prompt=prompt, name="production", version=version, actor=actor)
 
         imported = dataset_version_import(
             team=team,
@@ -71,7 +74,7 @@ class Command(BaseCommand):
             file_name=DEMO_DATASET_FILE.name,
             content=DEMO_DATASET_FILE.read_bytes(),
             options=ImportOptions(input_fields=("message",), target_field="intent"),
-            created_by=user,
+            actor=actor,
         )
         if options["quiet"]:
             return

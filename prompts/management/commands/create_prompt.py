@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from promptopt.errors import PromptOptError
-from prompts.management.commands._options import error_messages, resolve_team, resolve_user
+from prompts.management.commands._options import error_messages, resolve_actor, resolve_team
 from prompts.models import OutputType, Provider
 from prompts.services import VersionDraft, prompt_create
 
@@ -46,7 +46,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         team = resolve_team(options["team"])
-        user = resolve_user(options["username"])
+        actor = resolve_actor(options["username"], "create_prompt")
         choices = [c.strip() for c in options["choices"].split(",")] if options["choices"] else []
         draft = VersionDraft(
             template=_read_text(options["template_file"], "--template-file"),
@@ -64,7 +64,7 @@ class Command(BaseCommand):
                 name=options["name"],
                 slug=options["slug"],
                 description=options["description"],
-                created_by=user,
+                actor=actor,
                 first_version=draft,
             )
         except (ValidationError, PromptOptError) as error:

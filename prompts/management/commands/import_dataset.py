@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from promptopt.errors import PromptOptError
 from prompts.importers import DatasetFileError, ImportOptions, parse_split_map
-from prompts.management.commands._options import error_messages, resolve_team, resolve_user
+from prompts.management.commands._options import error_messages, resolve_actor, resolve_team
 from prompts.services import SplitSettings, dataset_version_import
 from prompts.splits import ALL_SPLITS, Split
 
@@ -75,7 +75,7 @@ class Command(BaseCommand):
         parser.add_argument("--delimiter", default=",", help="CSV delimiter (default: ',').")
         parser.add_argument("--seed", type=int, default=0, help="Seed for the deterministic split assignment.")
         parser.add_argument("--split-ratios", default="0.4,0.3,0.3", help="train,validation,test fractions.")
-        parser.add_argument("--as", dest="username", help="Username to record as the creator.")
+        parser.add_argument("--as", dest="username", help="Act as this user (with their roles); default: the system.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         path: Path = options["file"]
@@ -85,7 +85,7 @@ class Command(BaseCommand):
         if size > settings.DATASET_MAX_BYTES:
             raise CommandError(f"FILE: {path} is {size} bytes; the limit is {settings.DATASET_MAX_BYTES} bytes")
         team = resolve_team(options["team"])
-        user = resolve_user(options["username"])
+        actor = resolve_actor(options["username"], "import_dataset")
         try:
             import_options = ImportOptions(
                 input_fields=tuple(options["input_field"]),
@@ -107,7 +107,7 @@ class Command(BaseCommand):
                 content=content,
                 options=import_options,
                 split_settings=SplitSettings(seed=options["seed"], ratios=parse_ratios(options["split_ratios"])),
-                created_by=user,
+                actor=actor,
             )
         except DatasetFileError as error:
             raise CommandError(f"{path.name} was not imported; nothing was written.\n{error}") from None

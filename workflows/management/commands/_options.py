@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
+from accounts.actors import Actor
 from accounts.models import Team
 from promptopt.errors import InvalidInputError
 from promptopt.input_limits import read_json_option
@@ -49,9 +50,9 @@ def output_file_option(path: Path | None, option: str) -> None:
         raise CommandError(f"{option}: {path} cannot be written (no permission)")
 
 
-def dataset_version_option(team: Team, slug: str, number: int | None) -> DatasetVersion:
+def dataset_version_option(actor: Actor, team: Team, slug: str, number: int | None) -> DatasetVersion:
     """`--dataset SLUG [--dataset-version N]`: that version, or the dataset's latest."""
-    dataset = dataset_get(team=team, slug=slug)
+    dataset = dataset_get(actor=actor, team=team, slug=slug)
     dataset_version = (
         dataset.versions.filter(number=number).first() if number else dataset_version_latest(dataset=dataset)
     )

@@ -12,9 +12,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from promptopt.errors import PromptOptError
-from prompts.management.commands._options import error_messages, resolve_team, resolve_user
+from prompts.management.commands._options import error_messages, resolve_actor, resolve_team
 from prompts.selectors import version_resolve
 from prompts.splits import Split
+from workflows.evaluation_config import evaluation_config_from_options
 from workflows.evaluation_runner import evaluation_execute
 from workflows.management.commands._options import (
     add_version_and_dataset_arguments,
@@ -39,39 +40,44 @@ class Command(BaseCommand):
         parser.add_argument("--max-calls", type=int, help="Stop after this many provider calls.")
         parser.add_argument("--fresh", action="store_true", help="Ignore cached answers and ask the model again.")
         parser.add_argument("--json", type=Path, help="Also write the results to this file as JSON.")
-        parser.add_argument("--as", dest="username", help="Username to record as the creator.")
+        parser.add_argument("--as", dest="username", help="Act as this user (with their roles); default: the system.")
+        parser.add_argument(
+            "--background",
+            action="store_true",
+            help="Queue the evaluation for the background workers, print its id and return.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["background"] and options["json"]:
+            raise CommandError("--json writes the result of a foreground evaluation; with --background, read it later")
         output_file_option(options["json"], "--json")
         team = resolve_team(options["team"])
-        user = resolve_user(options["username"])
+        actor = resolve_actor(options["username"], "evaluate")
         try:
-            version = version_resolve(team=team, reference=options["prompt"])
-            dataset_version = dataset_version_option(team, options["dataset"], options["dataset_version"])
-            metric = metric_option(options["metric"]) or (
-                {"name": "choice", "choices": list(version.output_choices)}
-                if version.output_choices
-                else {"name": "any_answer"}
+            version = version_resolve(actor=actor, team=team, reference=options["prompt"])
+            dataset_version = dataset_version_option(actor, team, options["dataset"], options["dataset_version"])
+            config = evaluation_config_from_options(
+                metric=metric_option(options["metric"]),
+                provider=options["provider"],
+                model=options["model"],
+                max_calls=options["max_calls"],
+                fresh=options["fresh"],
             )
-            config: dict[str, Any] = {"metric": metric, "fresh": options["fresh"]}
-            if options["provider"] is not None:
-                config["provider"] = options["provider"]
-            if options["model"] is not None:
-                config["model"] = options["model"]
-            # `is not None`: 0 is a value to refuse, not a way of saying "no limit".
-            if options["max_calls"] is not None:
-                config["budget"] = {"max_calls": options["max_calls"]}
             evaluation = evaluation_create(
                 team=team,
                 version=version,
                 dataset_version=dataset_version,
                 split=Split(options["split"]),
                 config=config,
-                created_by=user,
-                enqueue=False,
+                actor=actor,
+                enqueue=options["background"],
             )
         except (ValidationError, PromptOptError) as error:
             raise CommandError("; ".join(error_messages(error))) from None
+        if options["background"]:
+            self.stderr.write(f"Queued evaluation {evaluation.pk} of {version} for the background workers")
+            self.stdout.write(str(evaluation.pk))
+            return
 
         self.stdout.write(f"Evaluating {version} on {dataset_version} ({options['split']}), evaluation {evaluation.pk}")
         with tqdm(total=None, unit="example", disable=None, file=sys.stderr) as bar:

@@ -12,8 +12,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from promptopt.errors import PromptOptError
-from prompts.management.commands._options import error_messages, resolve_team, resolve_user
+from prompts.management.commands._options import error_messages, resolve_actor, resolve_team
 from prompts.selectors import version_resolve
+from workflows.engine.config import RUN_OPTION_FIELDS, run_config_from_options
 from workflows.engine.state import StepName
 from workflows.management.commands._options import (
     add_version_and_dataset_arguments,
@@ -82,63 +83,44 @@ class Command(BaseCommand):
         parser.add_argument("--optimizer-model", help="The model that rewrites prompts.")
         parser.add_argument("--config", help="A JSON run config; the options above override its fields.")
         parser.add_argument("--json", type=Path, help="Also write the report (with the winning prompt) as JSON.")
-        parser.add_argument("--as", dest="username", help="Username to record as the creator.")
+        parser.add_argument("--as", dest="username", help="Act as this user (with their roles); default: the system.")
+        parser.add_argument(
+            "--background",
+            action="store_true",
+            help="Queue the run for the background workers, print its id and return (default: run it here).",
+        )
 
     def _config(self, options: dict[str, Any]) -> dict[str, Any]:
-        config: dict[str, Any] = {}
-        if options["config"] is not None:
-            config = json_object_option(options["config"], "--config")
-        simple = {
-            "iterations": "iterations",
-            "patience": "patience",
-            "target_score": "target_score",
-            "candidates": "candidates_per_iteration",
-            "minibatch": "minibatch_size",
-            "min_gain": "min_gain",
-            "seed": "seed",
-            "task_provider": "task_provider",
-            "task_model": "task_model",
-            "optimizer_provider": "optimizer_provider",
-            "optimizer_model": "optimizer_model",
-        }
-        for option, field in simple.items():
-            if options[option] is not None:
-                config[field] = options[option]
-        if options["strategy"]:
-            config["strategies"] = options["strategy"]
-        metric = metric_option(options["metric"])
-        if metric is not None:
-            config["metric"] = metric
-        budget = dict(config.get("budget") or {})
-        for option, field in {
-            "max_calls": "max_calls",
-            "max_tokens": "max_tokens",
-            "max_cost": "max_cost_usd",
-            "max_seconds": "max_seconds",
-        }.items():
-            if options[option] is not None:
-                budget[field] = options[option]
-        if budget:
-            config["budget"] = budget
-        return config
+        base = json_object_option(options["config"], "--config") if options["config"] is not None else None
+        flat = {name: options[name] for name in RUN_OPTION_FIELDS if name not in {"metric", "strategies"}}
+        flat["strategies"] = options["strategy"]
+        flat["metric"] = metric_option(options["metric"])
+        return run_config_from_options(flat, base)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["background"] and options["json"]:
+            raise CommandError("--json writes the report of a foreground run; with --background, read it later")
         output_file_option(options["json"], "--json")
         team = resolve_team(options["team"])
-        user = resolve_user(options["username"])
+        actor = resolve_actor(options["username"], "optimize")
         try:
-            version = version_resolve(team=team, reference=options["prompt"])
-            dataset_version = dataset_version_option(team, options["dataset"], options["dataset_version"])
+            version = version_resolve(actor=actor, team=team, reference=options["prompt"])
+            dataset_version = dataset_version_option(actor, team, options["dataset"], options["dataset_version"])
             run = run_create(
                 team=team,
                 version=version,
                 dataset_version=dataset_version,
                 config=self._config(options),
-                created_by=user,
-                enqueue=False,
+                actor=actor,
+                enqueue=options["background"],
             )
         except (ValidationError, PromptOptError) as error:
             raise CommandError("; ".join(error_messages(error))) from None
+        if options["background"]:
+            # The id alone on stdout, so a script can take it with $(...); the sentence goes to stderr.
+            self.stderr.write(f"Queued run {run.pk} of {version} on {dataset_version} for the background workers")
+            self.stdout.write(str(run.pk))
+            return
 
         estimate = run.estimate
         cost = estimate["cost_usd"]
