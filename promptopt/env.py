@@ -27,6 +27,9 @@ def _split_commas(value: object) -> object:
     return value
 
 
+RATE_PATTERN = r"^[1-9][0-9]*/[smhd]$"
+
+
 class EnvSettings(BaseSettings):
     """Settings read once at start-up; unknown variables are ignored, bad values stop the process."""
 
@@ -55,6 +58,11 @@ class EnvSettings(BaseSettings):
     # Failed sign-ins allowed per account and per client address before both are locked for the cool-off.
     SIGN_IN_FAILURE_LIMIT: int = Field(default=5, ge=1, le=1000)
     SIGN_IN_LOCKOUT_MINUTES: int = Field(default=15, ge=1, le=7 * 24 * 60)
+    # API rate limits, "N/s", "N/m", "N/h" or "N/d", per API key or user (tokens: per client address).
+    API_RATE_READ: str = Field(default="1200/m", pattern=RATE_PATTERN)
+    API_RATE_WRITE: str = Field(default="240/m", pattern=RATE_PATTERN)
+    API_RATE_RUNS: str = Field(default="30/m", pattern=RATE_PATTERN)
+    API_RATE_TOKENS: str = Field(default="30/m", pattern=RATE_PATTERN)
 
     # Model providers. The embedded local model needs nothing; the others are configured here.
     LOCAL_MODEL_PATH: Path | None = Field(default=None, description="Another GGUF file instead of SmolLM2")

@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_q",
@@ -190,24 +191,68 @@ if ENV.HTTPS:
     SECURE_SSL_REDIRECT = True
     SECURE_HSTS_SECONDS = 60 * 60 * 24 * 30
 
-# --- REST API plumbing (the endpoints arrive with the API issue; authentication is decided here).
+# --- REST API (/api/v1/): API keys for machines, JWT and the session (with CSRF) for people; every request
+# needs an actor, lists are paginated, and rate limits are counted by django-ratelimit in the shared cache.
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "promptopt.api.authentication.ApiKeyAuthentication",
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "promptopt.api.authentication.CsrfSessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["promptopt.api.permissions.HasActor"],
+    "DEFAULT_THROTTLE_CLASSES": ["promptopt.api.throttling.ActorRateThrottle"],
+    "DEFAULT_VERSIONING_CLASS": "rest_framework.versioning.URLPathVersioning",
+    "ALLOWED_VERSIONS": ["v1"],
+    "DEFAULT_VERSION": "v1",
+    "DEFAULT_PAGINATION_CLASS": "promptopt.api.pagination.Pages",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": ["rest_framework.filters.SearchFilter", "rest_framework.filters.OrderingFilter"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # JSON only: the browsable API renders inline scripts, which the content security policy forbids.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "promptopt.api.exceptions.problem_details_exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+API_RATE_LIMITS = {
+    "read": ENV.API_RATE_READ,
+    "write": ENV.API_RATE_WRITE,
+    "runs": ENV.API_RATE_RUNS,  # creating optimization runs and evaluations: they spend provider money
+    "tokens": ENV.API_RATE_TOKENS,  # obtaining and refreshing tokens, per client address
 }
 SIMPLE_JWT = {
     "SIGNING_KEY": ENV.secret("JWT_SIGNING_KEY"),
-    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=15),
+    "ALGORITHM": "HS256",
+    "AUDIENCE": "promptopt-api",
+    "ISSUER": "promptopt",
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=5),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=1),
+    # Every refresh returns a new refresh token and blacklists the old one: a stolen one works once at most.
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": True,
+    "AUTH_HEADER_TYPES": ("Bearer",),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "PromptOpt API",
+    "DESCRIPTION": "Prompts, datasets, optimization runs and evaluations. See docs/api.md for worked examples.",
+    "VERSION": "1.0.0",
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    # 3.1: the typed outputs are pydantic models, whose optional fields are JSON Schema's "null" type.
+    "OAS_VERSION": "3.1.0",
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "workflows.models.JobStatus",
+        "StepStatusEnum": "workflows.models.StepStatus",
+        "SplitEnum": "prompts.splits.SPLIT_CHOICES",
+    },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+# Request bodies: JSON bodies stay small; dataset uploads are checked against DATASET_MAX_BYTES (413).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
 # --- PromptOpt's own settings.
 API_KEY_PEPPER = ENV.secret("API_KEY_PEPPER")

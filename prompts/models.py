@@ -12,7 +12,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from prompts.splits import Split
+from prompts.splits import SPLIT_CHOICES, Split
 
 
 class ImmutableRecordError(Exception):
@@ -301,7 +301,7 @@ class Example(ImmutableModel):
     inputs = models.JSONField()
     expected_output = models.TextField()
     accepted_answers = models.JSONField(default=list, blank=True)
-    split = models.CharField(max_length=10, choices=[(s.value, s.value.title()) for s in Split])
+    split = models.CharField(max_length=10, choices=SPLIT_CHOICES)
 
     TEAM_PATHS = ("version__dataset__team",)
 

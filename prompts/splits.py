@@ -78,3 +78,7 @@ def assign_splits(
     80-row file may get 30/26/24 rather than 32/24/24).
     """
     return [_split_for(_position(seed, request.content_key), request.allowed, ratios) for request in requests]
+
+
+# (value, label) pairs for model and form fields; one list, so the API schema shows one split enum.
+SPLIT_CHOICES = [(split.value, split.value.title()) for split in ALL_SPLITS]

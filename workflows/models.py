@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from prompts.splits import Split
+from prompts.splits import SPLIT_CHOICES, Split
 
 
 class JobStatus(models.TextChoices):
@@ -213,7 +213,7 @@ class EvaluationRun(BackgroundJob):
 
     version = models.ForeignKey("prompts.PromptVersion", on_delete=models.CASCADE, related_name="+")
     dataset_version = models.ForeignKey("prompts.DatasetVersion", on_delete=models.CASCADE, related_name="+")
-    split = models.CharField(max_length=10, choices=[(s.value, s.value.title()) for s in Split])
+    split = models.CharField(max_length=10, choices=SPLIT_CHOICES)
     config = models.JSONField(default=dict, help_text="Validated metric and provider configuration.")
     # Set on the two test-split evaluations (baseline and winner) an optimization run ends with.
     optimization_run = models.ForeignKey(
@@ -326,3 +326,24 @@ class LLMCallCache(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider}/{self.model_name} {self.key[:12]}"
+
+
+class IdempotencyRecord(models.Model):
+    """The answer to a creation request sent with an `Idempotency-Key`: a retry gets the same answer, and the
+    run or evaluation is created once. Kept for a day; `status_code` 0 means the first request is still going."""
+
+    team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="+")
+    actor = models.CharField(max_length=64, help_text="Who sent it, e.g. user:3 or key:7: keys are per actor.")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64, help_text="Hash of method, path and body of the first request.")
+    status_code = models.PositiveSmallIntegerField(default=0)
+    response = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    TEAM_PATHS = ("team",)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["actor", "key"], name="idempotency_key_unique_per_actor")]
+
+    def __str__(self) -> str:
+        return f"{self.actor} {self.key} → {self.status_code or 'pending'}"

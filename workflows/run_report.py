@@ -2,50 +2,41 @@
 
 from __future__ import annotations
 
-import difflib
-from typing import Any
-
+from prompts.diff import unified_text_diff
 from prompts.models import PromptVersion
 from workflows.engine.config import RunConfig
 from workflows.engine.content import PromptContent
 from workflows.engine.final_test import TestReport
 from workflows.engine.state import CandidateState, EngineState, UsageState
 from workflows.models import OptimizationRun
+from workflows.run_outputs import (
+    ReportAcceptance,
+    ReportBaseline,
+    ReportUsage,
+    ReportWinner,
+    RunEstimateOut,
+    RunReport,
+    ScoreInterval,
+    TestDifference,
+)
 from workflows.stats import Estimate, mean_with_interval
 
 
-def _estimate(estimate: Estimate | None) -> dict[str, Any] | None:
+def _estimate(estimate: Estimate | None) -> ScoreInterval | None:
     if estimate is None:
         return None
-    return {"mean": estimate.mean, "low": estimate.low, "high": estimate.high, "n": estimate.n}
+    return ScoreInterval(mean=estimate.mean, low=estimate.low, high=estimate.high, n=estimate.n)
 
 
-def _validation(candidate: CandidateState, config: RunConfig) -> dict[str, Any] | None:
+def _validation(candidate: CandidateState, config: RunConfig) -> ScoreInterval | None:
     scores = [score for score in candidate.validation.values() if score is not None]
     if not scores:
         return None
     return _estimate(mean_with_interval(scores, confidence=config.confidence, seed=config.seed))
 
 
-def prompt_as_text(content: PromptContent) -> list[str]:
-    """The prompt as readable lines, the form the report diffs."""
-    lines = [f"layout: {content.layout}", f"output: {content.output_type}"]
-    if content.output_choices:
-        lines.append("choices: " + ", ".join(content.output_choices))
-    lines.append(f"max_tokens: {content.max_tokens}")
-    if content.system_instruction:
-        lines += ["system instruction:", *("  " + line for line in content.system_instruction.splitlines())]
-    lines += ["template:", *("  " + line for line in content.template.splitlines())]
-    for number, (inputs, output) in enumerate(content.demonstrations, start=1):
-        shown = "; ".join(f"{name}={value!r}" for name, value in inputs.items())
-        lines.append(f"demonstration {number}: {shown} -> {output!r}")
-    return lines
-
-
 def prompt_diff(baseline: PromptContent, winner: PromptContent) -> str:
-    return "\n".join(
-        difflib.unified_diff(prompt_as_text(baseline), prompt_as_text(winner), "baseline", "winner", lineterm="", n=2)
-    )
+    return unified_text_diff(baseline.to_dict(), winner.to_dict(), names=("baseline", "winner"))
 
 
 def report_build(
@@ -57,90 +48,95 @@ def report_build(
     winner_version: PromptVersion | None,
     usage: UsageState,
     test_budget_reason: str,
-) -> dict[str, Any]:
+) -> RunReport:
     baseline, winner = state.baseline.prompt(), state.incumbent.prompt()
     comparison = test.comparison
-    return {
-        "run": run.pk,
-        "stop_reason": state.stop_reason,
-        "budget_exhausted": state.budget_exhausted or bool(test_budget_reason),
-        "iterations": state.iteration,
-        "accepted": [acceptance.model_dump() for acceptance in state.acceptances],
-        "baseline": {
-            "version": run.baseline_version.number,
-            "validation": _validation(state.baseline, config),
-            "test": _estimate(test.baseline),
-        },
-        "winner": {
-            "version": winner_version.number if winner_version else run.baseline_version.number,
-            "improved": winner.key != baseline.key,
-            "strategy": state.incumbent.strategy,
-            "rationale": state.incumbent.rationale,
-            "validation": _validation(state.incumbent, config),
-            "test": _estimate(test.winner),
-            "content": winner.to_dict(),
-        },
-        "test_difference": None
-        if comparison is None
-        else {
-            **(_estimate(comparison.difference) or {}),
-            "wins": comparison.wins,
-            "losses": comparison.losses,
-            "ties": comparison.ties,
-            "mcnemar_p": comparison.mcnemar_p,
-        },
-        "test_examples": test.examples,
-        "test_complete": test.complete,
-        "test_budget_reason": test_budget_reason,
-        "usage": usage.model_dump() | {"wall_seconds": usage.seconds},
-        "estimate": run.estimate,
-        "diff": prompt_diff(baseline, winner),
-    }
+    difference = None
+    if comparison is not None:
+        interval = comparison.difference
+        difference = TestDifference(
+            mean=interval.mean,
+            low=interval.low,
+            high=interval.high,
+            n=interval.n,
+            wins=comparison.wins,
+            losses=comparison.losses,
+            ties=comparison.ties,
+            mcnemar_p=comparison.mcnemar_p,
+        )
+    return RunReport(
+        run=run.pk,
+        stop_reason=state.stop_reason,
+        budget_exhausted=state.budget_exhausted or bool(test_budget_reason),
+        iterations=state.iteration,
+        accepted=[ReportAcceptance(**acceptance.model_dump()) for acceptance in state.acceptances],
+        baseline=ReportBaseline(
+            version=run.baseline_version.number,
+            validation=_validation(state.baseline, config),
+            test=_estimate(test.baseline),
+        ),
+        winner=ReportWinner(
+            version=winner_version.number if winner_version else run.baseline_version.number,
+            improved=winner.key != baseline.key,
+            strategy=state.incumbent.strategy,
+            rationale=state.incumbent.rationale,
+            validation=_validation(state.incumbent, config),
+            test=_estimate(test.winner),
+            content=winner.to_dict(),
+        ),
+        test_difference=difference,
+        test_examples=test.examples,
+        test_complete=test.complete,
+        test_budget_reason=test_budget_reason,
+        usage=ReportUsage(**usage.model_dump(), wall_seconds=usage.seconds),
+        estimate=RunEstimateOut(**run.estimate) if run.estimate else None,
+        diff=prompt_diff(baseline, winner),
+    )
 
 
-def _interval(data: dict[str, Any] | None) -> str:
-    if not data:
+def _interval(data: ScoreInterval | None) -> str:
+    if data is None:
         return "not scored"
-    return f"{data['mean']:.3f} (95% CI {data['low']:.3f} to {data['high']:.3f}, n={data['n']})"
+    return f"{data.mean:.3f} (95% CI {data.low:.3f} to {data.high:.3f}, n={data.n})"
 
 
-def report_text(report: dict[str, Any], *, status: str) -> str:
+def report_text(report: RunReport, *, status: str) -> str:
     """The report as the `optimize` command prints it."""
-    baseline, winner, usage = report["baseline"], report["winner"], report["usage"]
+    baseline, winner, usage = report.baseline, report.winner, report.usage
     lines = [
-        f"Optimization run {report['run']}: {status} — {report['stop_reason']}",
-        f"  iterations: {report['iterations']}, accepted candidates: {len(report['accepted'])}",
-        f"  baseline (version {baseline['version']})",
-        f"    validation: {_interval(baseline['validation'])}",
-        f"    test:       {_interval(baseline['test'])}",
+        f"Optimization run {report.run}: {status} — {report.stop_reason}",
+        f"  iterations: {report.iterations}, accepted candidates: {len(report.accepted)}",
+        f"  baseline (version {baseline.version})",
+        f"    validation: {_interval(baseline.validation)}",
+        f"    test:       {_interval(baseline.test)}",
     ]
-    if winner["improved"]:
+    if winner.improved:
         lines += [
-            f"  winner (new version {winner['version']}, {winner['strategy']}: {winner['rationale']})",
-            f"    validation: {_interval(winner['validation'])}",
-            f"    test:       {_interval(winner['test'])}",
+            f"  winner (new version {winner.version}, {winner.strategy}: {winner.rationale})",
+            f"    validation: {_interval(winner.validation)}",
+            f"    test:       {_interval(winner.test)}",
         ]
-        difference = report["test_difference"]
-        if difference:
-            p_value = difference["mcnemar_p"]
+        difference = report.test_difference
+        if difference is not None:
+            p_value = difference.mcnemar_p
             lines.append(
-                f"  test difference (winner - baseline): {difference['mean']:+.3f} "
-                f"(95% CI {difference['low']:+.3f} to {difference['high']:+.3f}; "
-                f"{difference['wins']} better, {difference['losses']} worse, {difference['ties']} same"
+                f"  test difference (winner - baseline): {difference.mean:+.3f} "
+                f"(95% CI {difference.low:+.3f} to {difference.high:+.3f}; "
+                f"{difference.wins} better, {difference.losses} worse, {difference.ties} same"
                 + (f"; McNemar {_p_value_text(p_value)}" if p_value is not None else "")
                 + ")"
             )
     else:
         lines.append("  winner: the baseline (no candidate beat it beyond noise on validation)")
-    if not report["test_complete"]:
-        lines.append(f"  test split not fully scored: {report['test_budget_reason'] or 'some calls failed'}")
+    if not report.test_complete:
+        lines.append(f"  test split not fully scored: {report.test_budget_reason or 'some calls failed'}")
     lines.append(
-        f"  calls: {usage['calls']} to the provider, {usage['cached_calls']} answered from the cache; "
-        f"tokens: {usage['input_tokens']} in, {usage['output_tokens']} out; cost: ${usage['cost_usd']:.4f}; "
-        f"wall time: {usage['wall_seconds']:.1f} s"
+        f"  calls: {usage.calls} to the provider, {usage.cached_calls} answered from the cache; "
+        f"tokens: {usage.input_tokens} in, {usage.output_tokens} out; cost: ${usage.cost_usd:.4f}; "
+        f"wall time: {usage.wall_seconds:.1f} s"
     )
-    if report["diff"]:
-        lines += ["  prompt diff:", *("    " + line for line in report["diff"].splitlines())]
+    if report.diff:
+        lines += ["  prompt diff:", *("    " + line for line in report.diff.splitlines())]
     return "\n".join(lines)
 
 

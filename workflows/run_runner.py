@@ -243,7 +243,7 @@ def _final_phase(
             baseline_test_score=test_report.baseline.mean if test_report.baseline else None,
             best_test_score=test_report.winner.mean if test_report.winner else None,
             stop_reason=state.stop_reason[:200],
-            report=report,
+            report=report.model_dump(mode="json"),
             checkpoint=state.model_dump(mode="json"),
             progress=1.0,
             progress_message="finished",

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from axes.exceptions import AxesBackendPermissionDenied
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
+from django_ratelimit.exceptions import Ratelimited
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -15,6 +19,14 @@ from promptopt.errors import ConflictError, NotFoundError, PermissionDeniedError
 from promptopt.logs import request_id_var
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+logger = logging.getLogger(__name__)
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "payload_too_large"
+
 
 _STATUS_BY_APP_ERROR: tuple[tuple[type[PromptOptError], int], ...] = (
     (NotFoundError, status.HTTP_404_NOT_FOUND),
@@ -37,15 +49,24 @@ def _translate(exc: Exception) -> Exception:
         return exceptions.ValidationError({"non_field_errors": [str(exc)]})
     if isinstance(exc, Http404):
         return exceptions.NotFound(str(exc) or None)
+    # Both are PermissionDenied subclasses, but they mean "too many": a rate limit, a sign-in lockout.
+    if isinstance(exc, Ratelimited):
+        return exceptions.Throttled(detail="Too many requests; slow down and retry.")
+    if isinstance(exc, AxesBackendPermissionDenied):
+        return exceptions.Throttled(detail="Too many failed sign-ins for this account or address; try again later.")
     if isinstance(exc, DjangoPermissionDenied):
         return exceptions.PermissionDenied(str(exc) or None)
+    if isinstance(exc, RequestDataTooBig):
+        return PayloadTooLarge()
     return exc
 
 
 def problem_details_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     response = drf_exception_handler(_translate(exc), context)
     if response is None:
-        return None  # an unexpected error: Django's 500 handling and logging take over
+        # A bug, not a refusal: logged with its traceback, answered without one (nor any detail that could leak).
+        logger.exception("unhandled error in an API view", exc_info=exc)
+        response = Response({"detail": "Internal error; it was logged."}, status=500)
     data = response.data
     problem: dict[str, Any] = {
         "type": "about:blank",

@@ -24,6 +24,7 @@ from workflows.management.commands._options import (
     output_file_option,
 )
 from workflows.models import IterationStep, JobStatus
+from workflows.run_outputs import RunEstimateOut, RunReport
 from workflows.run_report import report_text
 from workflows.run_runner import run_execute
 from workflows.services import run_abandon, run_create
@@ -122,14 +123,14 @@ class Command(BaseCommand):
             self.stdout.write(str(run.pk))
             return
 
-        estimate = run.estimate
-        cost = estimate["cost_usd"]
+        estimate = RunEstimateOut.model_validate(run.estimate)
+        cost = estimate.cost_usd
         self.stdout.write(
             f"Optimizing {version} on {dataset_version}: run {run.pk}\n"
-            f"  estimate before the start (most, no cache hits): {estimate['calls']} calls "
-            f"({estimate['test_calls']} of them for the final test), {estimate['tokens']} tokens, "
+            f"  estimate before the start (most, no cache hits): {estimate.calls} calls "
+            f"({estimate.test_calls} of them for the final test), {estimate.tokens} tokens, "
             + (f"${cost:.4f}" if cost is not None else "cost unknown (no price for this model)")
-            + (" — capped by the budget" if estimate["capped_by_budget"] else "")
+            + (" — capped by the budget" if estimate.capped_by_budget else "")
         )
         bars = StepBars()
         try:
@@ -144,7 +145,8 @@ class Command(BaseCommand):
             raise CommandError(f"run {run.pk} was taken by another worker")
         if not finished.report:
             raise CommandError(f"run {run.pk} {finished.status}: {finished.error_message}")
-        text = report_text(finished.report, status=finished.get_status_display())
+        report = RunReport.model_validate(finished.report)
+        text = report_text(report, status=finished.get_status_display())
         self.stdout.write(self.style.SUCCESS(text) if finished.status == JobStatus.SUCCEEDED else text)
         if finished.error_message:
             self.stdout.write(self.style.WARNING(finished.error_message))

@@ -1,0 +1,239 @@
+"""API for teams, their members and their API keys, and the JWT token endpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status
+from rest_framework.exceptions import AuthenticationFailed, Throttled
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework_simplejwt import views as jwt_views
+
+from accounts.models import ApiKey, ApiKeyScope, Membership, Role, Team
+from accounts.services import (
+    api_key_create,
+    api_key_revoke,
+    membership_remove,
+    membership_set,
+    team_create,
+    team_delete,
+    team_update,
+)
+from promptopt.api.viewsets import TeamScopedViewSet
+from promptopt.errors import NotFoundError
+
+# --- teams ---------------------------------------------------------------------------------------------
+
+
+class TeamOut(serializers.ModelSerializer[Team]):
+    class Meta:
+        model = Team
+        fields = ("slug", "name", "created_at")
+        read_only_fields = fields
+
+
+class TeamCreateIn(serializers.Serializer[Any]):
+    name = serializers.CharField(max_length=100)
+    slug = serializers.SlugField(max_length=100, required=False)
+
+
+class TeamUpdateIn(serializers.Serializer[Any]):
+    name = serializers.CharField(max_length=100)
+
+
+class TeamViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    TeamScopedViewSet,
+):
+    """The teams the caller belongs to (an API key: its own team)."""
+
+    scoped_model = Team
+    team_in_url = False
+    serializer_class = TeamOut
+    lookup_field = "slug"
+    lookup_url_kwarg = "team"
+    search_fields = ("name", "slug")
+    ordering_fields = ("name", "slug", "created_at")
+    ordering = ("name", "id")
+
+    @extend_schema(request=TeamCreateIn, responses={201: TeamOut})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = _valid(TeamCreateIn, request)
+        team = team_create(name=data["name"], slug=data.get("slug"), actor=self.actor)
+        return Response(TeamOut(team).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=TeamUpdateIn, responses=TeamOut)
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = _valid(TeamUpdateIn, request)
+        return Response(TeamOut(team_update(team=self.get_object(), name=data["name"], actor=self.actor)).data)
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        team_delete(team=self.get_object(), actor=self.actor)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _valid(serializer_class: type[serializers.Serializer[Any]], request: Request) -> dict[str, Any]:
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+# --- members -------------------------------------------------------------------------------------------
+
+
+class MemberOut(serializers.ModelSerializer[Membership]):
+    username = serializers.CharField(source="user.username", read_only=True)
+
+    class Meta:
+        model = Membership
+        fields = ("username", "role", "created_at")
+        read_only_fields = fields
+
+
+class MemberIn(serializers.Serializer[Any]):
+    username = serializers.CharField(max_length=150)
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+class MemberRoleIn(serializers.Serializer[Any]):
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedViewSet):
+    """A team's members and their roles; owners add, change and remove them (anyone may leave)."""
+
+    scoped_model = Membership
+    serializer_class = MemberOut
+    lookup_field = "user__username"
+    lookup_url_kwarg = "username"
+    ordering_fields = ("user__username", "role", "created_at")
+    ordering = ("user__username",)
+    search_fields = ("user__username",)
+
+    def narrow(self, rows: QuerySet[Any]) -> QuerySet[Any]:
+        return rows.select_related("user")
+
+    def _user(self, username: str) -> Any:
+        user = get_user_model().objects.filter(username=username, is_active=True).first()
+        if user is None:
+            raise NotFoundError(f"no user {username!r}")
+        return user
+
+    @extend_schema(request=MemberIn, responses={201: MemberOut})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = _valid(MemberIn, request)
+        membership = membership_set(
+            team=self.team, user=self._user(data["username"]), role=Role(data["role"]), actor=self.actor
+        )
+        return Response(MemberOut(membership).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=MemberRoleIn, responses=MemberOut)
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = _valid(MemberRoleIn, request)
+        membership = self.get_object()
+        updated = membership_set(team=self.team, user=membership.user, role=Role(data["role"]), actor=self.actor)
+        return Response(MemberOut(updated).data)
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        membership_remove(team=self.team, user=self.get_object().user, actor=self.actor)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- API keys ------------------------------------------------------------------------------------------
+
+
+class ApiKeyOut(serializers.ModelSerializer[ApiKey]):
+    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+
+    class Meta:
+        model = ApiKey
+        fields = ("prefix", "name", "scope", "created_by", "created_at", "last_used_at", "revoked_at")
+        read_only_fields = fields
+
+
+class ApiKeyIssuedOut(ApiKeyOut):
+    key = serializers.CharField(read_only=True, help_text="The key itself: shown this once, never stored.")
+
+    class Meta:
+        model = ApiKey
+        fields = ("prefix", "name", "scope", "created_by", "created_at", "last_used_at", "revoked_at", "key")
+        read_only_fields = fields
+
+
+class ApiKeyIn(serializers.Serializer[Any]):
+    name = serializers.CharField(max_length=100)
+    scope = serializers.ChoiceField(choices=ApiKeyScope.choices, default=ApiKeyScope.READ)
+
+
+class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedViewSet):
+    """A team's API keys. The key is shown once, in the answer to its creation; DELETE revokes it."""
+
+    scoped_model = ApiKey
+    serializer_class = ApiKeyOut
+    lookup_field = "prefix"
+    ordering_fields = ("name", "created_at", "last_used_at")
+    ordering = ("name", "id")
+    search_fields = ("name", "prefix")
+
+    def narrow(self, rows: QuerySet[Any]) -> QuerySet[Any]:
+        rows = rows.select_related("created_by")
+        if self.request.query_params.get("revoked") != "true":
+            rows = rows.filter(revoked_at__isnull=True)
+        return rows
+
+    @extend_schema(request=ApiKeyIn, responses={201: ApiKeyIssuedOut})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = _valid(ApiKeyIn, request)
+        issued = api_key_create(team=self.team, name=data["name"], scope=ApiKeyScope(data["scope"]), actor=self.actor)
+        body = ApiKeyOut(issued.api_key).data | {"key": issued.raw_key}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        api_key_revoke(api_key=self.get_object(), actor=self.actor)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- tokens --------------------------------------------------------------------------------------------
+
+
+LOCKED_OUT = "Too many failed sign-ins for this account or address; try again later."
+
+
+class _TokenRateScope:
+    """Token requests carry no actor yet (simplejwt's views take no credentials): they are counted per client
+    address, on a stricter limit."""
+
+    rate_scope = "tokens"
+
+
+class TokenObtainView(_TokenRateScope, jwt_views.TokenObtainPairView):
+    """Username and password → an access token (5 minutes) and a refresh token (a day, rotated on use)."""
+
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        try:
+            return super().post(request, *args, **kwargs)
+        except AuthenticationFailed:
+            # django-axes refused the sign-in before checking the password (too many failures): that is a 429,
+            # the same answer the admin's sign-in gives, not "wrong password".
+            if getattr(request, "axes_locked_out", False) or getattr(request._request, "axes_locked_out", False):
+                raise Throttled(
+                    detail="Too many failed sign-ins for this account or address; try again later."
+                ) from None
+            raise
+
+
+class TokenRefreshView(_TokenRateScope, jwt_views.TokenRefreshView):
+    """A refresh token → a new access token and a new refresh token; the old refresh token stops working."""
+
+
+class TokenVerifyView(_TokenRateScope, jwt_views.TokenVerifyView):
+    """Whether a token is valid (200) or not (401)."""
+
+
+class TokenLogoutView(_TokenRateScope, jwt_views.TokenBlacklistView):
+    """Sign out: the refresh token is blacklisted; access tokens expire within minutes on their own."""
