@@ -148,7 +148,7 @@ class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScoped
 
 
 class ApiKeyOut(serializers.ModelSerializer[ApiKey]):
-    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = ApiKey

@@ -213,10 +213,21 @@ class PromptVersionAdmin(ReadOnlyAdminMixin, ServiceAdminMixin, TeamScopedAdminM
     def labels_here(self, version: PromptVersion) -> str:
         return ", ".join(label.name for label in version.labels.all()) or "-"
 
-    @admin.display(description="next version")
+    @admin.display(description="next steps")
     def new_version_link(self, version: PromptVersion) -> SafeString:
         add_url = reverse("admin:prompts_promptversion_add")
-        return format_html('<a href="{}?from_version={}">New version based on this one</a>', add_url, version.pk)
+        # The start pages belong to the workflows app's admin; prompts only names their URLs (it never imports
+        # workflows, which depends on prompts).
+        return format_html(
+            '<a href="{}?from_version={}">New version based on this one</a> · '
+            '<a href="{}?version={}">Start an optimization</a> · <a href="{}?version={}">Start an evaluation</a>',
+            add_url,
+            version.pk,
+            reverse("admin:workflows_optimizationrun_start"),
+            version.pk,
+            reverse("admin:workflows_evaluationrun_start"),
+            version.pk,
+        )
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
         """`?from_version=ID` pre-fills the add form with that version's content, as its child."""

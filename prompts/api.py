@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db.models import Max, Prefetch, QuerySet
 from django.utils.http import quote_etag
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.parsers import JSONParser, MultiPartParser
@@ -97,8 +97,15 @@ class VersionCreateIn(VersionContentSerializer):
     commit_message = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
 
 
+@extend_schema_field({"type": ["object", "null"], "description": "A JSON Schema, for JSON outputs."})
+class NullableSchemaField(serializers.JSONField):
+    """A version's output schema: an object or null (drf-spectacular's default for a nullable JSON column
+    is a oneOf that null matches twice, which no validator accepts)."""
+
+
 class VersionOut(serializers.ModelSerializer[PromptVersion]):
-    parent = serializers.IntegerField(source="parent.number", read_only=True, default=None)  # type: ignore[assignment]
+    output_schema = NullableSchemaField(read_only=True, allow_null=True)
+    parent = serializers.IntegerField(source="parent.number", read_only=True, default=None, allow_null=True)  # type: ignore[assignment]
     created_by = serializers.SerializerMethodField()
     labels = serializers.SerializerMethodField()
 

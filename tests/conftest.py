@@ -76,3 +76,9 @@ def signed_in(request, client, superuser, staff_editor):
     user = superuser if request.param == "superuser" else staff_editor
     client.force_login(user)
     return user
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # The default PBKDF2 hasher spends ~0.3 s per password on purpose; tests create hundreds of users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

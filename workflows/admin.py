@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import URLPattern, path
 
 from accounts.admin_scoping import (
     SERVICE_ERRORS,
@@ -19,6 +20,7 @@ from accounts.admin_scoping import (
     service_error_message,
 )
 from promptopt.errors import ConflictError
+from workflows.admin_start import start_evaluation_view, start_run_view
 from workflows.models import (
     Candidate,
     EvaluationRun,
@@ -137,6 +139,10 @@ class OptimizationRunAdmin(ReadOnlyAdminMixin, TeamScopedAdminMixin, admin.Model
     inlines = (IterationInline,)
     actions = ("cancel_runs",)
 
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view(lambda request: start_run_view(self, request))
+        return [path("start/", view, name="workflows_optimizationrun_start"), *super().get_urls()]
+
     @admin.action(description="Cancel selected runs", permissions=["team_write"])
     def cancel_runs(self, request: HttpRequest, queryset: QuerySet[OptimizationRun]) -> None:
         actor = acting_actor(request)
@@ -240,6 +246,10 @@ class EvaluationRunAdmin(ReadOnlyAdminMixin, TeamScopedAdminMixin, admin.ModelAd
     search_fields = ("version__prompt__name", "version__prompt__slug", "dataset_version__dataset__name")
     date_hierarchy = "created_at"
     actions = ("cancel_evaluations",)
+
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view(lambda request: start_evaluation_view(self, request))
+        return [path("start/", view, name="workflows_evaluationrun_start"), *super().get_urls()]
 
     @admin.action(description="Cancel selected runs", permissions=["team_write"])
     def cancel_evaluations(self, request: HttpRequest, queryset: QuerySet[EvaluationRun]) -> None:

@@ -93,7 +93,7 @@ def run_progress(run: OptimizationRun) -> RunProgress:
 class RunOut(serializers.ModelSerializer[OptimizationRun]):
     prompt = serializers.CharField(source="prompt.slug", read_only=True)
     baseline_version = serializers.IntegerField(source="baseline_version.number", read_only=True)
-    best_version = serializers.IntegerField(source="best_version.number", read_only=True, default=None)
+    best_version = serializers.IntegerField(source="best_version.number", read_only=True, default=None, allow_null=True)
     dataset = serializers.CharField(source="dataset_version.dataset.slug", read_only=True)
     dataset_version = serializers.IntegerField(source="dataset_version.number", read_only=True)
     created_by = serializers.SerializerMethodField()
@@ -181,7 +181,7 @@ class IterationOut(serializers.ModelSerializer[Iteration]):
 
 class CandidateOut(serializers.ModelSerializer[Candidate]):
     iteration = serializers.IntegerField(source="iteration.index", read_only=True)
-    version = serializers.IntegerField(source="version.number", read_only=True, default=None)
+    version = serializers.IntegerField(source="version.number", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = Candidate
@@ -206,8 +206,8 @@ class PredictionOut(serializers.ModelSerializer[Prediction]):
     split = serializers.CharField(source="example.split", read_only=True)
     inputs = serializers.JSONField(source="example.inputs", read_only=True)
     expected_output = serializers.CharField(source="example.expected_output", read_only=True)
-    version = serializers.IntegerField(source="version.number", read_only=True, default=None)
-    candidate = serializers.IntegerField(source="candidate_id", read_only=True, default=None)
+    version = serializers.IntegerField(source="version.number", read_only=True, default=None, allow_null=True)
+    candidate = serializers.IntegerField(source="candidate_id", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = Prediction
@@ -308,7 +308,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
         return Response(run_progress(self.get_object()).model_dump(mode="json"))
 
     @extend_schema(responses=IterationOut(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None)
     def iterations(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Every iteration with its five steps, their states, durations and summaries."""
         run = self.get_object()
