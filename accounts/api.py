@@ -6,9 +6,9 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status
-from rest_framework.exceptions import AuthenticationFailed, Throttled
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework_simplejwt import views as jwt_views
@@ -23,6 +23,7 @@ from accounts.services import (
     team_delete,
     team_update,
 )
+from promptopt.api.exceptions import sign_in_locked
 from promptopt.api.viewsets import TeamScopedViewSet
 from promptopt.errors import NotFoundError
 
@@ -182,9 +183,13 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScoped
 
     def narrow(self, rows: QuerySet[Any]) -> QuerySet[Any]:
         rows = rows.select_related("created_by")
-        if self.request.query_params.get("revoked") != "true":
+        if self.request.query_params.get("include_revoked") != "true":
             rows = rows.filter(revoked_at__isnull=True)
         return rows
+
+    @extend_schema(parameters=[OpenApiParameter("include_revoked", bool, description="Also list revoked keys.")])
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
 
     @extend_schema(request=ApiKeyIn, responses={201: ApiKeyIssuedOut})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -201,9 +206,6 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScoped
 # --- tokens --------------------------------------------------------------------------------------------
 
 
-LOCKED_OUT = "Too many failed sign-ins for this account or address; try again later."
-
-
 class _TokenRateScope:
     """Token requests carry no actor yet (simplejwt's views take no credentials): they are counted per client
     address, on a stricter limit."""
@@ -218,12 +220,10 @@ class TokenObtainView(_TokenRateScope, jwt_views.TokenObtainPairView):
         try:
             return super().post(request, *args, **kwargs)
         except AuthenticationFailed:
-            # django-axes refused the sign-in before checking the password (too many failures): that is a 429,
-            # the same answer the admin's sign-in gives, not "wrong password".
+            # django-axes refused the sign-in before looking at the password (too many failures), which
+            # authenticate() reports as a plain failure: answer 429, as the admin's sign-in does.
             if getattr(request, "axes_locked_out", False) or getattr(request._request, "axes_locked_out", False):
-                raise Throttled(
-                    detail="Too many failed sign-ins for this account or address; try again later."
-                ) from None
+                raise sign_in_locked() from None
             raise
 
 

@@ -151,7 +151,8 @@ def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
     prefix = keys.prefix_of(raw_key)
     if prefix is None:
         return None
-    api_key = ApiKey.objects.active().select_related("team").filter(prefix=prefix).first()
+    # order_by(): the prefix is unique, and the model's ordering would join the team only to sort one row.
+    api_key = ApiKey.objects.active().select_related("team").filter(prefix=prefix).order_by().first()
     if api_key is None or not keys.key_matches(raw_key, api_key.key_hash, pepper=settings.API_KEY_PEPPER):
         return None
     now = timezone.now()

@@ -208,6 +208,9 @@ def main() -> None:
     if wrk is None:
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
 
+    # SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so the finally below still stops gunicorn and drops the
+    # database.
+    signal.signal(signal.SIGTERM, lambda _signal, _frame: sys.exit(128 + signal.SIGTERM))
     started_at = datetime.now(UTC)
     load_before = os.getloadavg()[0]
     header = machine_header(invocation())

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import tempfile
 import zoneinfo
 from pathlib import Path
 from typing import Annotated, Literal
@@ -152,9 +154,10 @@ class EnvSettings(BaseSettings):
         """Create DATA_DIR if needed; an unusable one stops start-up with a message, not a traceback."""
         try:
             self.DATA_DIR.mkdir(parents=True, exist_ok=True)
-            probe = self.DATA_DIR / ".writable"
-            probe.touch()
-            probe.unlink()
+            # A probe file of this process's own: web and worker processes start together (`make run`), and
+            # one shared name let one delete the other's probe between its touch and its unlink.
+            with tempfile.NamedTemporaryFile(dir=self.DATA_DIR, prefix=".writable-"):
+                pass
         except OSError as error:
             raise ConfigurationError(
                 f"PromptOpt cannot start: DATA_DIR {self.DATA_DIR} is not a writable folder ({error.strerror})."
@@ -169,13 +172,18 @@ class EnvSettings(BaseSettings):
         path = self.DATA_DIR / "secrets" / name.lower()
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            # Exclusive create: two processes starting together must not write different keys.
+            # Written in full to a file of this process's own, then linked into place, which fails if the name
+            # exists: two processes starting together agree on one key, and neither can read a half-written one.
+            with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}-", delete=False) as handle:
+                handle.write(secrets.token_urlsafe(48))
+            draft = Path(handle.name)
+            draft.chmod(0o600)
             try:
-                with open(path, "x", encoding="utf-8") as handle:
-                    handle.write(secrets.token_urlsafe(48))
-                path.chmod(0o600)
+                os.link(draft, path)
             except FileExistsError:
                 pass
+            finally:
+                draft.unlink()
         return path.read_text(encoding="utf-8").strip()
 
 

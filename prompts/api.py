@@ -15,6 +15,7 @@ from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.scope import visible_to
 from promptopt.api.exceptions import PayloadTooLarge
 from promptopt.api.viewsets import TeamScopedViewSet
 from promptopt.errors import NotFoundError
@@ -35,6 +36,7 @@ from prompts.models import (
     VersionSource,
 )
 from prompts.rendering import PromptSpec, render
+from prompts.resolve_cache import resolved_get, resolved_put
 from prompts.services import (
     SplitSettings,
     VersionDraft,
@@ -163,10 +165,21 @@ class PromptUpdateIn(serializers.Serializer[Any]):
     archived = serializers.BooleanField(required=False)
 
 
+class ResolvedVersionOut(serializers.ModelSerializer[PromptVersion]):
+    """What a client application needs to run the prompt: its number, content hash and content."""
+
+    output_schema = NullableSchemaField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = PromptVersion
+        fields = ("number", "content_hash", "created_at", *VERSION_CONTENT_FIELDS)
+        read_only_fields = fields
+
+
 class ResolvedOut(serializers.Serializer[Any]):
     prompt = serializers.CharField()
     label = serializers.CharField(allow_null=True)  # type: ignore[assignment]
-    version = VersionOut()
+    version = ResolvedVersionOut()
 
 
 class PromptViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedViewSet):
@@ -181,8 +194,8 @@ class PromptViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScoped
     ordering = ("name", "id")
 
     def narrow(self, rows: QuerySet[Any]) -> QuerySet[Any]:
-        archived = self.request.query_params.get("archived")
-        if archived in ("true", "false"):
+        archived = self.choice_param("archived", ["true", "false"])
+        if archived is not None:
             rows = rows.filter(archived=archived == "true")
         annotated: QuerySet[Any] = rows.annotate(latest_version=Max("versions__number"))
         return annotated.prefetch_related(Prefetch("labels", queryset=PromptLabel.objects.select_related("version")))
@@ -213,6 +226,10 @@ class PromptViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScoped
         prompt_delete(prompt=self.get_object(), actor=self.actor)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
+    @extend_schema(parameters=[OpenApiParameter("archived", bool, description="Only archived, or only active.")])
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
+
     @extend_schema(
         parameters=[
             OpenApiParameter("label", str, description="The label to resolve; default production."),
@@ -223,22 +240,36 @@ class PromptViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScoped
     @action(detail=True, methods=["get"])
     def resolve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """The version a label points at, with an ETag: a client polls cheaply with If-None-Match (304)."""
-        prompt = self.get_object()
-        name = request.query_params.get("label", "production")
+        # The hot path of every client application: one query for the label with its version, within the
+        # actor's scope and the URL's team (order_by() drops the model's ordering, which would join the prompt).
+        slug, name = kwargs["prompt"], request.query_params.get("label", "production")
+        answer = resolved_get(team_id=self.team.pk, prompt_slug=slug, label=name) or self._resolve(slug, name)
+        etag = answer["etag"]
+        if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
+            return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
+        return Response(answer["body"], headers={"ETag": etag, "Cache-Control": "private, no-cache"})
+
+    def _resolve(self, slug: str, name: str) -> dict[str, Any]:
         label = (
-            PromptLabel.objects.filter(prompt=prompt, name=name)
-            .select_related("version__parent", "version__created_by", "version__created_by_api_key")
+            visible_to(PromptLabel, self.actor)
+            .filter(prompt__team=self.team, prompt__slug=slug, name=name)
+            .select_related("version")
+            .order_by()
             .first()
         )
         if label is None:
-            raise NotFoundError(f"prompt {prompt.slug!r} has no label {name!r}")
+            if not Prompt.objects.filter(team=self.team, slug=slug).exists():
+                raise NotFoundError(f"team {self.team.slug!r} has no prompt {slug!r}")
+            raise NotFoundError(f"prompt {slug!r} has no label {name!r}")
         version = label.version
-        # The version's id and content hash: moving the label (to any other version) changes the ETag.
-        etag = quote_etag(f"{version.pk}-{version.content_hash[:20]}")
-        if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
-            return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
-        body = {"prompt": prompt.slug, "label": name, "version": VersionOut(version).data}
-        return Response(body, headers={"ETag": etag, "Cache-Control": "private, no-cache"})
+        # The body is the version's content and nothing that changes without it, so the version's id and
+        # content hash are the whole ETag: moving the label to another version changes it.
+        answer = {
+            "etag": quote_etag(f"{version.pk}-{version.content_hash[:20]}"),
+            "body": {"prompt": slug, "label": name, "version": dict(ResolvedVersionOut(version).data)},
+        }
+        resolved_put(team_id=self.team.pk, prompt_slug=slug, label=name, answer=answer)
+        return answer
 
 
 class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedViewSet):
@@ -258,14 +289,18 @@ class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScope
         return prompt
 
     def narrow(self, rows: QuerySet[Any]) -> QuerySet[Any]:
-        source = self.request.query_params.get("source")
-        if source in VersionSource.values:
+        source = self.choice_param("source", list(VersionSource.values))
+        if source is not None:
             rows = rows.filter(source=source)
         return (
             rows.filter(prompt__slug=self.kwargs["prompt"])
             .select_related("parent", "created_by", "created_by_api_key")
             .prefetch_related("labels")
         )
+
+    @extend_schema(parameters=[OpenApiParameter("source", str, enum=list(VersionSource.values))])
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
 
     @extend_schema(request=VersionCreateIn, responses={201: VersionOut})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -625,9 +660,7 @@ class ExampleViewSet(mixins.ListModelMixin, TeamScopedViewSet):
 
     def narrow(self, rows: QuerySet[Any]) -> QuerySet[Any]:
         rows = rows.filter(version__dataset__slug=self.kwargs["dataset"], version__number=self.kwargs["number"])
-        split = self.request.query_params.get("split")
+        split = self.choice_param("split", [s.value for s in Split])
         if split is not None:
-            if split not in {s.value for s in Split}:
-                raise serializers.ValidationError({"split": [f"use one of {', '.join(s.value for s in Split)}"]})
             rows = rows.filter(split=split)
         return rows

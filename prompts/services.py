@@ -33,6 +33,7 @@ from prompts.models import (
     Provider,
     VersionSource,
 )
+from prompts.resolve_cache import resolved_forget
 from prompts.splits import DEFAULT_RATIOS, Split, SplitRequest, assign_splits, row_content_key
 from prompts.version_validation import validate_version_content
 
@@ -155,6 +156,9 @@ def prompt_update(
 def prompt_delete(*, prompt: Prompt, actor: Actor) -> None:
     """Delete a prompt with its versions, labels, label history and runs. Archiving keeps them instead."""
     ensure_can_write(actor, prompt.team)
+    resolved_forget(
+        team_id=prompt.team_id, prompt_slug=prompt.slug, labels=prompt.labels.values_list("name", flat=True)
+    )
     prompt.delete()
 
 
@@ -268,6 +272,7 @@ def label_move(
     label.updated_by_api_key = actor.audit_api_key
     label.full_clean()
     label.save()
+    resolved_forget(team_id=prompt.team_id, prompt_slug=prompt.slug, labels=[name])
     PromptLabelMove.objects.create(
         prompt=prompt,
         label_name=name,
@@ -300,6 +305,7 @@ def dataset_create(*, team: Team, name: str, slug: str | None = None, descriptio
 def label_delete(*, label: PromptLabel, actor: Actor) -> None:
     """Remove a label; clients resolving it get "not found" instead of a stale version."""
     ensure_can_write(actor, label.prompt.team)
+    resolved_forget(team_id=label.prompt.team_id, prompt_slug=label.prompt.slug, labels=[label.name])
     PromptLabelMove.objects.create(
         prompt=label.prompt,
         label_name=label.name,

@@ -20,7 +20,7 @@ from promptopt.errors import ConflictError, NotFoundError
 from prompts.models import DatasetVersion, PromptVersion
 from prompts.selectors import dataset_get, dataset_version_latest, version_resolve
 from prompts.splits import SPLIT_CHOICES, Split
-from workflows.comparisons import Comparison, evaluations_compare, latest_evaluation
+from workflows.comparisons import Comparison, evaluations_compare, latest_comparable_pair
 from workflows.engine.config import RunConfig
 from workflows.idempotency import idempotent
 from workflows.models import (
@@ -238,6 +238,10 @@ def _predictions_filtered(rows: QuerySet[Prediction], request: Request) -> Query
     return rows.select_related("example", "version").order_by("id")
 
 
+JOB_FILTERS = [
+    OpenApiParameter("status", str, enum=list(JobStatus.values)),
+    OpenApiParameter("prompt", str, description="A prompt's slug."),
+]
 FAILURES_PARAMETER = OpenApiParameter("failures", bool, description="Only predictions that scored below 1.")
 
 
@@ -252,8 +256,8 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
     rate_scopes = {"create": "runs"}
 
     def narrow(self, rows: QuerySet[Any]) -> QuerySet[Any]:
-        status_filter = self.request.query_params.get("status")
-        if status_filter in JobStatus.values:
+        status_filter = self.choice_param("status", list(JobStatus.values))
+        if status_filter is not None:
             rows = rows.filter(status=status_filter)
         prompt = self.request.query_params.get("prompt")
         if prompt:
@@ -276,6 +280,10 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
             )
         )
         return annotated
+
+    @extend_schema(parameters=JOB_FILTERS)
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
 
     @extend_schema(request=RunCreateIn, responses={201: RunOut})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -418,13 +426,17 @@ class EvaluationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamSc
     rate_scopes = {"create": "runs"}
 
     def narrow(self, rows: QuerySet[Any]) -> QuerySet[Any]:
-        status_filter = self.request.query_params.get("status")
-        if status_filter in JobStatus.values:
+        status_filter = self.choice_param("status", list(JobStatus.values))
+        if status_filter is not None:
             rows = rows.filter(status=status_filter)
         prompt = self.request.query_params.get("prompt")
         if prompt:
             rows = rows.filter(version__prompt__slug=prompt)
         return rows.select_related("version__prompt", "dataset_version__dataset", "created_by", "created_by_api_key")
+
+    @extend_schema(parameters=JOB_FILTERS)
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
 
     @extend_schema(request=EvaluationCreateIn, responses={201: EvaluationOut})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -504,17 +516,17 @@ class CompareView(APIView):
             )
             if dataset_version is None:
                 raise NotFoundError(f"dataset {dataset.slug!r} has no such version")
-            sides = []
+            versions = []
             for name in ("a", "b"):
                 version = PromptVersion.objects.filter(
                     prompt__team=team, prompt__slug=params["prompt"], number=int(ids[name])
                 ).first()
                 if version is None:
                     raise NotFoundError(f"prompt {params['prompt']!r} has no version {ids[name]}")
-                sides.append(
-                    latest_evaluation(actor=actor, version=version, dataset_version=dataset_version, split=split)
-                )
-            a, b = sides
+                versions.append(version)
+            a, b = latest_comparable_pair(
+                actor=actor, versions=(versions[0], versions[1]), dataset_version=dataset_version, split=split
+            )
         else:
             found = {
                 evaluation.pk: evaluation for evaluation in evaluations.filter(pk__in=[int(v) for v in ids.values()])

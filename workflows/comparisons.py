@@ -22,6 +22,8 @@ from workflows.stats import compare_paired, mean_with_interval
 # Evaluations whose scores can be compared: finished, with at least the scored examples kept.
 COMPARABLE_STATUSES = (JobStatus.SUCCEEDED, JobStatus.PARTIAL)
 SHOWN_REGRESSIONS = 50
+# How far back to look for two evaluations scored with the same metric.
+RECENT_EVALUATIONS = 20
 
 
 class ComparedSide(BaseModel):
@@ -85,6 +87,12 @@ def evaluations_compare(*, actor: Actor, a: EvaluationRun, b: EvaluationRun, see
             f"evaluations {a.pk} and {b.pk} scored different data ({a.dataset_version} {a.split} and "
             f"{b.dataset_version} {b.split}); compare evaluations of the same dataset version and split"
         )
+    metrics = (a.config.get("metric"), b.config.get("metric"))
+    if metrics[0] != metrics[1]:
+        raise InvalidInputError(
+            f"evaluations {a.pk} and {b.pk} were scored with different metrics ({metrics[0]} and {metrics[1]}); "
+            "their scores cannot be compared"
+        )
     for evaluation in (a, b):
         if evaluation.status not in COMPARABLE_STATUSES:
             raise ConflictError(f"evaluation {evaluation.pk} is {evaluation.status}; compare finished evaluations")
@@ -135,21 +143,32 @@ def evaluations_compare(*, actor: Actor, a: EvaluationRun, b: EvaluationRun, see
     )
 
 
-def latest_evaluation(
-    *, actor: Actor, version: PromptVersion, dataset_version: DatasetVersion, split: str
-) -> EvaluationRun:
-    """The most recent finished evaluation of a version on a dataset version's split (the final test of a run
-    counts), or ConflictError saying how to get one."""
-    evaluation = (
-        visible_to(EvaluationRun, actor)
-        .filter(version=version, dataset_version=dataset_version, split=split, status__in=COMPARABLE_STATUSES)
-        .select_related("version__prompt", "dataset_version__dataset")
-        .order_by("-finished_at", "-id")
-        .first()
-    )
-    if evaluation is None:
-        raise ConflictError(
-            f"{version} has no finished evaluation on {dataset_version} ({split}); start one first "
-            "(POST …/evaluations/), then compare"
+def latest_comparable_pair(
+    *, actor: Actor, versions: tuple[PromptVersion, PromptVersion], dataset_version: DatasetVersion, split: str
+) -> tuple[EvaluationRun, EvaluationRun]:
+    """The most recent finished evaluations of two versions on a dataset version's split that used the same
+    metric (a run's final test counts as an evaluation), or ConflictError saying how to get them."""
+
+    def recent(version: PromptVersion) -> list[EvaluationRun]:
+        evaluations = list(
+            visible_to(EvaluationRun, actor)
+            .filter(version=version, dataset_version=dataset_version, split=split, status__in=COMPARABLE_STATUSES)
+            .select_related("version__prompt", "dataset_version__dataset")
+            .order_by("-finished_at", "-id")[:RECENT_EVALUATIONS]
         )
-    return evaluation
+        if not evaluations:
+            raise ConflictError(
+                f"{version} has no finished evaluation on {dataset_version} ({split}); start one first "
+                "(POST …/evaluations/), then compare"
+            )
+        return evaluations
+
+    a_recent, b_recent = recent(versions[0]), recent(versions[1])
+    pairs = [(a, b) for a in a_recent for b in b_recent if a.config.get("metric") == b.config.get("metric")]
+    if not pairs:
+        raise ConflictError(
+            f"{versions[0]} and {versions[1]} have no evaluations on {dataset_version} ({split}) scored with the "
+            "same metric; evaluate both with one metric, then compare"
+        )
+    # The pair whose older member is the newest: the most recent state of both.
+    return max(pairs, key=lambda pair: min(pair[0].pk, pair[1].pk))

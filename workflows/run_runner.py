@@ -37,7 +37,16 @@ from workflows.gateway.providers.base import Provider, ProviderConfigError, scor
 from workflows.jobs import LeaseHeartbeat, job_claim, job_still_held
 from workflows.metric_build import metric_build
 from workflows.metrics import Metric
-from workflows.models import EvaluationRun, JobStatus, OptimizationRun, Prediction
+from workflows.models import (
+    Candidate,
+    EvaluationRun,
+    Iteration,
+    IterationStep,
+    JobStatus,
+    OptimizationRun,
+    Prediction,
+    StepStatus,
+)
 from workflows.provider_factory import model_prices, provider_build, task_model_for, vertex_settings
 from workflows.run_budget import UsageMeter, final_budget, held_out_reserve_calls, search_budget
 from workflows.run_data import held_out_examples_load, search_data_load
@@ -119,9 +128,21 @@ def run_execute(*, run_id: int, progress: RunProgress | None = None) -> Optimiza
 
 
 def _finish_without_result(run: OptimizationRun, status: JobStatus, message: str) -> None:
-    OptimizationRun.objects.filter(pk=run.pk, status=JobStatus.RUNNING, attempts=run.attempts).update(
-        status=status, error_message=message[:5000], finished_at=timezone.now(), lease_expires_at=None
-    )
+    with transaction.atomic():
+        finished = OptimizationRun.objects.filter(pk=run.pk, status=JobStatus.RUNNING, attempts=run.attempts).update(
+            status=status, error_message=message[:5000], finished_at=timezone.now(), lease_expires_at=None
+        )
+        if finished:
+            _close_open_iterations(run, StepStatus.FAILED if status == JobStatus.FAILED else StepStatus.SKIPPED)
+
+
+def _close_open_iterations(run: OptimizationRun, status: StepStatus) -> None:
+    """An iteration (and its step) cut short by the end of the run (a budget, a cancel, a failure) is closed,
+    so no page shows it running forever; what it completed stays recorded."""
+    now = timezone.now()
+    open_statuses = (StepStatus.PENDING, StepStatus.RUNNING)
+    IterationStep.objects.filter(iteration__run=run, status__in=open_statuses).update(status=status, finished_at=now)
+    Iteration.objects.filter(run=run, status__in=open_statuses).update(status=status, finished_at=now)
 
 
 def _execute(run: OptimizationRun, heartbeat: LeaseHeartbeat, progress: RunProgress | None) -> None:
@@ -224,7 +245,10 @@ def _final_phase(
         winner_version = None
         if winner.key != baseline.key:
             winner_version = _winner_save(run, state, winner, provider_name=provider_name, model_name=model_name)
+            # The candidate rows that proposed the winner point at the version it became.
+            Candidate.objects.filter(iteration__run=run, key=winner.key).update(version=winner_version)
         _test_evaluations_save(run, config, test_report, winner_version)
+        _close_open_iterations(run, StepStatus.SKIPPED)
         exhausted = state.budget_exhausted or bool(ledger.exhausted_reason)
         report = report_build(
             run=run,

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from axes.exceptions import AxesBackendPermissionDenied
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -35,6 +36,14 @@ _STATUS_BY_APP_ERROR: tuple[tuple[type[PromptOptError], int], ...] = (
 )
 
 
+def sign_in_locked() -> exceptions.Throttled:
+    """The answer to a sign-in that django-axes refused: too many failures for the account or the address."""
+    return exceptions.Throttled(
+        wait=settings.AXES_COOLOFF_TIME.total_seconds(),
+        detail="Too many failed sign-ins for this account or address; try again later.",
+    )
+
+
 def _translate(exc: Exception) -> Exception:
     """Turn the errors services and Django raise into DRF's, so one code path builds every response."""
     if isinstance(exc, DjangoValidationError):
@@ -53,7 +62,7 @@ def _translate(exc: Exception) -> Exception:
     if isinstance(exc, Ratelimited):
         return exceptions.Throttled(detail="Too many requests; slow down and retry.")
     if isinstance(exc, AxesBackendPermissionDenied):
-        return exceptions.Throttled(detail="Too many failed sign-ins for this account or address; try again later.")
+        return sign_in_locked()
     if isinstance(exc, DjangoPermissionDenied):
         return exceptions.PermissionDenied(str(exc) or None)
     if isinstance(exc, RequestDataTooBig):
@@ -76,6 +85,10 @@ def problem_details_exception_handler(exc: Exception, context: dict[str, Any]) -
     }
     if isinstance(data, dict) and set(data) == {"detail"}:
         problem["detail"] = str(data["detail"])
+    elif isinstance(data, dict) and "detail" in data:
+        # e.g. simplejwt's "Given token not valid for any token type", with the reasons beside it.
+        problem["detail"] = str(data["detail"])
+        problem["errors"] = {key: value for key, value in data.items() if key != "detail"}
     else:
         problem["detail"] = "The request has invalid fields." if response.status_code == 400 else response.status_text
         problem["errors"] = data

@@ -11,6 +11,7 @@ from functools import cached_property
 from typing import Any, ClassVar
 
 from django.db.models import Model, QuerySet
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.viewsets import GenericViewSet
 
@@ -19,6 +20,7 @@ from accounts.models import Team
 from accounts.scope import team_condition, visible_to
 from accounts.selectors import team_get
 from promptopt.api.actors import request_actor
+from promptopt.errors import NotFoundError
 
 # Names a subclass may not define: each would let it fetch rows outside the actor's scope.
 UNSCOPED_ATTRIBUTES = ("get_queryset", "queryset")
@@ -47,7 +49,14 @@ class TeamScopedViewSet(GenericViewSet):  # type: ignore[type-arg]
 
     @cached_property
     def team(self) -> Team:
-        return team_get(actor=self.actor, slug=self.kwargs["team"])
+        actor, slug = self.actor, self.kwargs["team"]
+        key = actor.api_key
+        if key is not None and not actor.is_system:
+            # A key sees exactly its own team, which authentication already loaded with it: no query.
+            if key.revoked_at is None and key.team.slug == slug:
+                return key.team
+            raise NotFoundError(f"no team {slug!r}")
+        return team_get(actor=actor, slug=slug)
 
     def get_queryset(self) -> QuerySet[Any]:
         model = self.scoped_model
@@ -61,6 +70,14 @@ class TeamScopedViewSet(GenericViewSet):  # type: ignore[type-arg]
     def narrow(self, rows: QuerySet[Any]) -> QuerySet[Any]:
         """Filter the scoped rows further for this view (its parent object, query parameters); never widen."""
         return rows
+
+    def choice_param(self, name: str, choices: list[str]) -> str | None:
+        """A query parameter that must be one of `choices` (None when absent); anything else is a 400, not a
+        silently ignored filter that returns everything."""
+        value = self.request.query_params.get(name)
+        if value is not None and value not in choices:
+            raise ValidationError({name: [f"use one of {', '.join(choices)}"]})
+        return value
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)

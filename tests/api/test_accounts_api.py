@@ -83,6 +83,7 @@ def test_failed_sign_ins_lock_the_account_for_tokens_too(person, settings):
 
     assert locked.status_code == 429
     assert "failed sign-ins" in locked.json()["detail"]
+    assert int(locked["Retry-After"]) == settings.AXES_COOLOFF_TIME.total_seconds()
 
 
 def test_an_api_key_works_in_either_header_and_records_its_use(team):

@@ -175,3 +175,23 @@ def test_a_new_dataset_version_is_uploaded_to_the_dataset(team, editor):
 
     assert second.status_code == 201 and second.json()["version"]["number"] == 2
     assert client.get(f"{DATASETS}/reviews/").json()["latest_version"] == 2
+
+
+def test_resolve_is_served_from_the_shared_cache_until_the_label_moves(editing, monkeypatch):
+    monkeypatch.setattr("prompts.resolve_cache.enabled", lambda: True)
+    editing.post(f"{PROMPTS}/sentiment/versions/", {**FIRST, "max_tokens": 4}, format="json")
+    editing.put(f"{PROMPTS}/sentiment/labels/production/", {"version": 1}, format="json")
+    url = f"{PROMPTS}/sentiment/resolve/?label=production"
+
+    first = editing.get(url)
+    with CaptureQueriesContext(connection) as cached_queries:
+        cached = editing.get(url)
+    editing.put(f"{PROMPTS}/sentiment/labels/production/", {"version": 2}, format="json")
+    moved = editing.get(url)
+    editing.delete(f"{PROMPTS}/sentiment/")
+    deleted = editing.get(url)
+
+    assert cached.json() == first.json() and cached["ETag"] == first["ETag"]
+    assert not any("prompts_promptlabel" in query["sql"] for query in cached_queries)
+    assert moved.json()["version"]["number"] == 2 and moved["ETag"] != first["ETag"]
+    assert deleted.status_code == 404

@@ -122,6 +122,8 @@ def test_a_finished_run_shows_its_steps_candidates_predictions_and_report(setup,
         "second_evaluation",
     ]
     assert candidates["count"] > 0 and any(candidate["accepted"] for candidate in candidates["results"])
+    # The candidate that won points at the version it became.
+    assert {candidate["version"] for candidate in candidates["results"] if candidate["version"]} == {2}
     assert all(prediction["score"] != 1.0 for prediction in failures["results"])
     assert report.winner.improved and report.winner.version == 2 and report.test_difference is not None
 
@@ -148,9 +150,10 @@ def test_evaluations_run_compare_and_show_what_regressed(setup, editor):
     client = client_as_user(editor)
     run_id = client.post(RUNS + "/", RUN_BODY, format="json").json()["id"]
     run_execute(run_id=run_id)
-    created = client.post(
-        EVALUATIONS + "/", {"prompt": "sentiment@1", "dataset": "reviews", "split": "test"}, format="json"
-    )
+    # The same metric as the run's final test, so that the two can be compared.
+    metric = {"name": "normalized_match"}
+    body = {"prompt": "sentiment@1", "dataset": "reviews", "split": "test", "config": {"metric": metric}}
+    created = client.post(EVALUATIONS + "/", body, format="json")
     evaluation_execute(evaluation_id=created.json()["id"])
 
     evaluation = client.get(f"{EVALUATIONS}/{created.json()['id']}/").json()
@@ -186,3 +189,23 @@ def test_lists_of_runs_never_load_checkpoints(setup, editor):
         assert client.get(RUNS + "/").status_code == 200
     run_selects = [query["sql"] for query in captured if 'FROM "workflows_optimizationrun"' in query["sql"]]
     assert run_selects and all('"checkpoint"' not in sql for sql in run_selects)
+
+
+def test_evaluations_scored_with_different_metrics_are_not_compared(setup, editor):
+    client = client_as_user(editor)
+    ids = []
+    for metric in ("exact_match", "contains"):
+        body = {"prompt": "sentiment", "dataset": "reviews", "config": {"metric": {"name": metric}}}
+        evaluation_id = client.post(EVALUATIONS + "/", body, format="json").json()["id"]
+        evaluation_execute(evaluation_id=evaluation_id)
+        ids.append(evaluation_id)
+
+    response = client.get(f"{API}/teams/acme/compare/?a={ids[0]}&b={ids[1]}")
+
+    assert response.status_code == 400 and "different metrics" in str(response.json())
+
+
+def test_an_unknown_filter_value_is_refused_rather_than_ignored(setup, editor):
+    response = client_as_user(editor).get(RUNS + "/?status=finished")
+
+    assert response.status_code == 400 and "use one of" in str(response.json()["errors"]["status"])

@@ -285,6 +285,9 @@ def test_a_budget_stop_still_tests_and_reports_the_best_so_far(setup, provider):
     assert "max_calls" in run.stop_reason
     assert run.calls <= 120
     assert run.report["test_complete"] is True
+    # The iteration the budget cut short is closed, not left running forever.
+    assert not Iteration.objects.filter(run=run, status__in=["pending", "running"]).exists()
+    assert not IterationStep.objects.filter(iteration__run=run, status__in=["pending", "running"]).exists()
 
 
 def test_the_optimize_command_prints_the_report_and_writes_json(setup, provider, tmp_path, capsys):
