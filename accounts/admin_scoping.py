@@ -21,6 +21,7 @@ from accounts.actors import Actor
 from accounts.scope import team_condition, team_id_of
 from accounts.selectors import team_list_visible_to, team_list_writable_by
 from promptopt.errors import PromptOptError
+from promptopt.input_limits import parse_id
 
 if TYPE_CHECKING:
     from django.contrib.admin.options import BaseModelAdmin
@@ -402,10 +403,8 @@ class TeamListFilter(admin.SimpleListFilter):
         return len(self.lookup_choices) > 1  # a filter with one team would filter nothing
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        value = self.value()
-        if value is None or not value.isdigit():
-            return queryset
+        team_id = parse_id(self.value())
         model_admin = self._model_admin
-        if not isinstance(model_admin, TeamScopedAdminMixin):
+        if team_id is None or not isinstance(model_admin, TeamScopedAdminMixin):
             return queryset
-        return queryset.filter(model_admin.team_condition([int(value)]))
+        return queryset.filter(model_admin.team_condition([team_id]))

@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework_simplejwt import views as jwt_views
 
+from accounts.actors import ensure_owner
 from accounts.models import ApiKey, ApiKeyScope, Membership, Role, Team
 from accounts.services import (
     api_key_create,
@@ -112,6 +113,7 @@ class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScoped
     serializer_class = MemberOut
     lookup_field = "user__username"
     lookup_url_kwarg = "username"
+    lookup_value_regex = r"[\w.@+-]+"  # every character Django allows in a username
     ordering_fields = ("user__username", "role", "created_at")
     ordering = ("user__username",)
     search_fields = ("user__username",)
@@ -128,6 +130,8 @@ class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScoped
     @extend_schema(request=MemberIn, responses={201: MemberOut})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = _valid(MemberIn, request)
+        # The role first: whether a username exists is not for non-owners (nor keys) to find out.
+        ensure_owner(self.actor, self.team)
         membership = membership_set(
             team=self.team, user=self._user(data["username"]), role=Role(data["role"]), actor=self.actor
         )

@@ -195,3 +195,15 @@ def check_seed(seed: int, *, field: str = "seed") -> int:
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
         raise InvalidInputError(f"{field}: must be a whole number from 0 to {MAX_SEED:,}")
     return seed
+
+
+# A row id or number as text: ASCII digits only (str.isdigit() also accepts "²", which int() refuses) and short
+# enough for a 64-bit column (a longer one overflows the database driver before it can answer "not found").
+_ID_TEXT = re.compile(r"[0-9]{1,18}")
+
+
+def parse_id(text: str | None) -> int | None:
+    """The whole number a URL or query parameter names, or None when it is absent or not one."""
+    if text is None or not _ID_TEXT.fullmatch(text):
+        return None
+    return int(text)

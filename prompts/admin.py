@@ -28,6 +28,7 @@ from accounts.admin_scoping import (
     call_service,
     service_error_message,
 )
+from promptopt.input_limits import parse_id
 from prompts.admin_forms import (
     DEFAULT_LABEL,
     DatasetAddForm,
@@ -129,7 +130,8 @@ class PromptAdmin(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
         # The page's buttons start a new version from, or point a label at, the latest version.
-        prompt = self.get_queryset(request).filter(pk=object_id).first() if object_id.isdigit() else None
+        pk = parse_id(object_id)
+        prompt = self.get_queryset(request).filter(pk=pk).first() if pk is not None else None
         latest = version_latest(prompt=prompt) if prompt is not None else None
         return super().change_view(request, object_id, form_url, {**(extra_context or {}), "latest_version": latest})
 
@@ -233,7 +235,8 @@ class PromptVersionAdmin(ReadOnlyAdminMixin, ServiceAdminMixin, TeamScopedAdminM
         """`?from_version=ID` pre-fills the add form with that version's content, as its child."""
         initial: dict[str, Any] = dict(super().get_changeform_initial_data(request))
         source_id = request.GET.get("from_version", "")
-        source = self.get_queryset(request).filter(pk=source_id).first() if source_id.isdigit() else None
+        pk = parse_id(source_id)
+        source = self.get_queryset(request).filter(pk=pk).first() if pk is not None else None
         if source is not None:
             initial.pop("from_version", None)
             initial.update(source.content())

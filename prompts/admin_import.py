@@ -15,6 +15,7 @@ from accounts.admin_scoping import acting_actor, service_error_message
 from accounts.models import Team
 from accounts.selectors import team_list_writable_by
 from promptopt.errors import PromptOptError
+from promptopt.input_limits import parse_id
 from prompts.admin_forms import DatasetImportForm
 from prompts.importers import DatasetFileError
 from prompts.models import Dataset
@@ -27,7 +28,8 @@ if TYPE_CHECKING:
 def _initial(request: HttpRequest, teams: Any) -> dict[str, Any]:
     """Coming from a dataset's page, the form starts with that dataset's team and name."""
     dataset_id = request.GET.get("dataset", "")
-    dataset = Dataset.objects.filter(pk=dataset_id, team__in=teams).first() if dataset_id.isdigit() else None
+    pk = parse_id(dataset_id)
+    dataset = Dataset.objects.filter(pk=pk, team__in=teams).first() if pk is not None else None
     if dataset is None:
         return {}
     return {"team": dataset.team_id, "name": dataset.name}

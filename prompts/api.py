@@ -11,15 +11,16 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.scope import visible_to
 from promptopt.api.exceptions import PayloadTooLarge
+from promptopt.api.parsers import StrictJSONParser
 from promptopt.api.viewsets import TeamScopedViewSet
 from promptopt.errors import NotFoundError
-from promptopt.input_limits import MAX_SEED
+from promptopt.input_limits import MAX_SEED, parse_id
 from prompts.diff import changed_fields, unified_text_diff
 from prompts.importers import DatasetFileError, ImportOptions, parse_split_map
 from prompts.models import (
@@ -133,6 +134,30 @@ class VersionOut(serializers.ModelSerializer[PromptVersion]):
 
     def get_labels(self, version: PromptVersion) -> list[str]:
         return sorted(label.name for label in version.labels.all())
+
+
+# --- parents in the URL --------------------------------------------------------------------------------
+
+
+def _parent_prompt(view: TeamScopedViewSet) -> Prompt:
+    """The prompt the URL names, in the URL's team: a list under a missing prompt is a 404, not an empty page."""
+    found: Prompt | None = getattr(view, "_parent_prompt", None)
+    if found is None:
+        found = Prompt.objects.filter(team=view.team, slug=view.kwargs["prompt"]).first()
+        if found is None:
+            raise NotFoundError(f"team {view.team.slug!r} has no prompt {view.kwargs['prompt']!r}")
+        view._parent_prompt = found  # type: ignore[attr-defined]
+    return found
+
+
+def _parent_dataset(view: TeamScopedViewSet) -> Dataset:
+    found: Dataset | None = getattr(view, "_parent_dataset", None)
+    if found is None:
+        found = Dataset.objects.filter(team=view.team, slug=view.kwargs["dataset"]).first()
+        if found is None:
+            raise NotFoundError(f"team {view.team.slug!r} has no dataset {view.kwargs['dataset']!r}")
+        view._parent_dataset = found  # type: ignore[attr-defined]
+    return found
 
 
 # --- prompts ------------------------------------------------------------------------------------------
@@ -282,18 +307,12 @@ class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScope
     ordering_fields = ("number", "created_at")
     ordering = ("-number",)
 
-    def _prompt(self) -> Prompt:
-        prompt = Prompt.objects.filter(team=self.team, slug=self.kwargs["prompt"]).first()
-        if prompt is None:
-            raise NotFoundError(f"team {self.team.slug!r} has no prompt {self.kwargs['prompt']!r}")
-        return prompt
-
     def narrow(self, rows: QuerySet[Any]) -> QuerySet[Any]:
         source = self.choice_param("source", list(VersionSource.values))
         if source is not None:
             rows = rows.filter(source=source)
         return (
-            rows.filter(prompt__slug=self.kwargs["prompt"])
+            rows.filter(prompt=_parent_prompt(self))
             .select_related("parent", "created_by", "created_by_api_key")
             .prefetch_related("labels")
         )
@@ -304,7 +323,7 @@ class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScope
 
     @extend_schema(request=VersionCreateIn, responses={201: VersionOut})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        prompt = self._prompt()
+        prompt = _parent_prompt(self)
         serializer = VersionCreateIn(data=request.data)
         serializer.is_valid(raise_exception=True)
         parent = None
@@ -428,16 +447,12 @@ class LabelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedV
     ordering = ("name",)
 
     def narrow(self, rows: QuerySet[Any]) -> QuerySet[Any]:
-        return rows.filter(prompt__slug=self.kwargs["prompt"]).select_related(
-            "version", "updated_by", "updated_by_api_key"
-        )
+        return rows.filter(prompt=_parent_prompt(self)).select_related("version", "updated_by", "updated_by_api_key")
 
     @extend_schema(request=LabelMoveIn, responses=LabelOut)
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = _valid(LabelMoveIn, request)
-        prompt = Prompt.objects.filter(team=self.team, slug=self.kwargs["prompt"]).first()
-        if prompt is None:
-            raise NotFoundError(f"team {self.team.slug!r} has no prompt {self.kwargs['prompt']!r}")
+        prompt = _parent_prompt(self)
         version = prompt.versions.filter(number=data["version"]).first()
         if version is None:
             raise serializers.ValidationError({"version": [f"prompt {prompt.slug!r} has no version {data['version']}"]})
@@ -520,15 +535,16 @@ class DatasetImportOut(serializers.Serializer[Any]):
 def _check_upload_size(request: Request) -> None:
     # Refused from the declared length before the body is read: an oversized upload costs nothing.
     declared = request.META.get("CONTENT_LENGTH") or "0"
-    if declared.isdigit() and int(declared) > settings.DATASET_MAX_BYTES + 64 * 1024:
+    if (length := parse_id(declared)) is not None and length > settings.DATASET_MAX_BYTES + 64 * 1024:
         raise PayloadTooLarge(f"the upload is {int(declared):,} bytes; the limit is {settings.DATASET_MAX_BYTES:,}")
 
 
-def _import_upload(view: TeamScopedViewSet, request: Request, dataset_name: str | None) -> Response:
+def _import_upload(view: TeamScopedViewSet, request: Request, *, dataset: Dataset | None = None) -> Response:
+    """The upload as a new version of `dataset`, or (without one) of the dataset the form's name names."""
     serializer = DatasetUploadIn(data=request.data)
     serializer.is_valid(raise_exception=True)
     data = serializer.validated_data
-    name = dataset_name or data.get("name")
+    name = dataset.name if dataset is not None else data.get("name")
     if not name:
         raise serializers.ValidationError({"name": ["name the dataset to create"]})
     upload = data["file"]
@@ -562,6 +578,7 @@ def _import_upload(view: TeamScopedViewSet, request: Request, dataset_name: str 
             options=options,
             split_settings=split_settings,
             actor=view.actor,
+            dataset=dataset,
         )
     except DatasetFileError as error:
         raise serializers.ValidationError({"file": [str(problem) for problem in error.problems]}) from None
@@ -587,7 +604,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScope
     ordering_fields = ("name", "slug", "created_at", "updated_at")
     ordering = ("name", "id")
     # Uploads are multipart; updates are JSON.
-    parser_classes = (MultiPartParser, JSONParser)
+    parser_classes = (MultiPartParser, StrictJSONParser)
 
     def narrow(self, rows: QuerySet[Any]) -> QuerySet[Any]:
         annotated: QuerySet[Any] = rows.annotate(latest_version=Max("versions__number"))
@@ -598,7 +615,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScope
     )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         _check_upload_size(request)
-        return _import_upload(self, request, None)
+        return _import_upload(self, request)
 
     @extend_schema(request=PromptUpdateIn, responses=DatasetOut)
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -623,19 +640,14 @@ class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Te
     parser_classes = (MultiPartParser,)
 
     def narrow(self, rows: QuerySet[Any]) -> QuerySet[Any]:
-        return rows.filter(dataset__slug=self.kwargs["dataset"]).select_related(
-            "dataset", "created_by", "created_by_api_key"
-        )
+        return rows.filter(dataset=_parent_dataset(self)).select_related("dataset", "created_by", "created_by_api_key")
 
     @extend_schema(
         request={"multipart/form-data": DatasetUploadIn}, responses={201: DatasetImportOut, 200: DatasetImportOut}
     )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         _check_upload_size(request)
-        dataset = Dataset.objects.filter(team=self.team, slug=self.kwargs["dataset"]).first()
-        if dataset is None:
-            raise NotFoundError(f"team {self.team.slug!r} has no dataset {self.kwargs['dataset']!r}")
-        return _import_upload(self, request, dataset.name)
+        return _import_upload(self, request, dataset=_parent_dataset(self))
 
 
 class ExampleOut(serializers.ModelSerializer[Example]):
@@ -659,7 +671,12 @@ class ExampleViewSet(mixins.ListModelMixin, TeamScopedViewSet):
         return super().list(request, *args, **kwargs)
 
     def narrow(self, rows: QuerySet[Any]) -> QuerySet[Any]:
-        rows = rows.filter(version__dataset__slug=self.kwargs["dataset"], version__number=self.kwargs["number"])
+        dataset = _parent_dataset(self)
+        number = parse_id(self.kwargs["number"])
+        version = dataset.versions.filter(number=number).first() if number is not None else None
+        if version is None:
+            raise NotFoundError(f"dataset {dataset.slug!r} has no version {self.kwargs['number']}")
+        rows = rows.filter(version=version)
         split = self.choice_param("split", [s.value for s in Split])
         if split is not None:
             rows = rows.filter(split=split)

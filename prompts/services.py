@@ -382,10 +382,13 @@ def dataset_version_import(
     options: ImportOptions,
     split_settings: SplitSettings | None = None,
     actor: Actor,
+    dataset: Dataset | None = None,
 ) -> DatasetImport:
     """Parse and validate a whole file, then write a new dataset version with all its examples, or nothing.
 
-    The dataset is created on first import. Importing content identical to an existing version
+    The version goes to `dataset` when given (it must be the team's); otherwise to the team's dataset with this
+    exact name, or the one whose slug the name makes, and the dataset is created on first import (so a renamed
+    dataset still gets its next version, not a twin). Importing content identical to an existing version
     (same rows, same splits) returns that version rather than a duplicate. Parsing happens before the
     transaction opens: on SQLite a long write transaction would stall every worker's heartbeat.
     """
@@ -412,11 +415,17 @@ def dataset_version_import(
         )
         for position, (row, split) in enumerate(zip(parsed.rows, splits, strict=True))
     ]
+    if dataset is not None and dataset.team_id != team.pk:
+        raise ValidationError({"dataset": "belongs to another team"})
     with transaction.atomic(durable=True):
         slug = slugify(dataset_name)
         # Lock the team row: the dataset may not exist yet, and two first imports must not both create it.
         Team.objects.select_for_update().filter(pk=team.pk).first()
-        dataset = Dataset.objects.filter(team=team, slug=slug).first()
+        if dataset is None:
+            dataset = (
+                Dataset.objects.filter(team=team, name=dataset_name.strip()).first()
+                or Dataset.objects.filter(team=team, slug=slug).first()
+            )
         if dataset is None:
             dataset = dataset_create(team=team, name=dataset_name, slug=slug, actor=actor)
         existing = DatasetVersion.objects.filter(dataset=dataset, content_hash=digest).first()

@@ -19,7 +19,7 @@ from accounts.admin_scoping import acting_actor, service_error_message
 from accounts.scope import writable_by
 from promptopt.errors import PromptOptError
 from promptopt.form_fields import LimitedJSONField
-from promptopt.input_limits import MAX_SEED
+from promptopt.input_limits import MAX_SEED, parse_id
 from prompts.models import DatasetVersion, PromptVersion
 from prompts.splits import SPLIT_CHOICES, Split
 from workflows.engine.config import run_config_from_options
@@ -99,7 +99,8 @@ def _page(model_admin: ModelAdmin[Any], request: HttpRequest, form: forms.Form, 
 
 def _initial(request: HttpRequest) -> dict[str, Any]:
     version = request.GET.get("version", "")
-    return {"version": int(version)} if version.isdigit() else {}
+    pk = parse_id(version)
+    return {"version": pk} if pk is not None else {}
 
 
 def start_run_view(model_admin: ModelAdmin[Any], request: HttpRequest) -> HttpResponse:

@@ -17,6 +17,7 @@ from accounts.selectors import team_get
 from promptopt.api.actors import request_actor
 from promptopt.api.viewsets import TeamScopedViewSet
 from promptopt.errors import ConflictError, NotFoundError
+from promptopt.input_limits import parse_id
 from prompts.models import DatasetVersion, PromptVersion
 from prompts.selectors import dataset_get, dataset_version_latest, version_resolve
 from prompts.splits import SPLIT_CHOICES, Split
@@ -334,8 +335,8 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
         rows = Candidate.objects.filter(iteration__run=run).select_related("iteration", "version").order_by("id")
         if request.query_params.get("accepted") in ("true", "false"):
             rows = rows.filter(accepted=request.query_params["accepted"] == "true")
-        if (iteration := request.query_params.get("iteration", "")).isdigit():
-            rows = rows.filter(iteration__index=int(iteration))
+        if (iteration := parse_id(request.query_params.get("iteration"))) is not None:
+            rows = rows.filter(iteration__index=iteration)
         page = self.paginate_queryset(rows)
         return self.get_paginated_response(CandidateOut(page, many=True).data)
 
@@ -347,8 +348,8 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
         """Every model output the run's steps produced, with its score and feedback."""
         run = self.get_object()
         rows = Prediction.objects.filter(step__iteration__run=run)
-        if (iteration := request.query_params.get("iteration", "")).isdigit():
-            rows = rows.filter(step__iteration__index=int(iteration))
+        if (iteration := parse_id(request.query_params.get("iteration"))) is not None:
+            rows = rows.filter(step__iteration__index=iteration)
         page = self.paginate_queryset(_predictions_filtered(rows, request))
         return self.get_paginated_response(PredictionOut(page, many=True).data)
 
@@ -493,10 +494,12 @@ class CompareView(APIView):
         actor = request_actor(request)
         team = team_get(actor=actor, slug=kwargs["team"])
         params = request.query_params
-        ids = {name: params.get(name, "") for name in ("a", "b")}
-        for name, value in ids.items():
-            if not value.isdigit():
+        ids: dict[str, int] = {}
+        for name in ("a", "b"):
+            value = parse_id(params.get(name))
+            if value is None:
                 raise serializers.ValidationError({name: ["a whole number is required"]})
+            ids[name] = value
         evaluations = EvaluationRun.objects.filter(team=team).select_related(
             "version__prompt", "dataset_version__dataset"
         )
@@ -508,10 +511,10 @@ class CompareView(APIView):
             if split not in {s.value for s in Split}:
                 raise serializers.ValidationError({"split": [f"use one of {', '.join(s.value for s in Split)}"]})
             dataset = dataset_get(actor=actor, team=team, slug=dataset_slug)
-            number = params.get("dataset_version", "")
+            number = parse_id(params.get("dataset_version"))
             dataset_version = (
-                dataset.versions.filter(number=int(number)).first()
-                if number.isdigit()
+                dataset.versions.filter(number=number).first()
+                if number is not None
                 else dataset_version_latest(dataset=dataset)
             )
             if dataset_version is None:
@@ -519,7 +522,7 @@ class CompareView(APIView):
             versions = []
             for name in ("a", "b"):
                 version = PromptVersion.objects.filter(
-                    prompt__team=team, prompt__slug=params["prompt"], number=int(ids[name])
+                    prompt__team=team, prompt__slug=params["prompt"], number=ids[name]
                 ).first()
                 if version is None:
                     raise NotFoundError(f"prompt {params['prompt']!r} has no version {ids[name]}")
@@ -528,11 +531,9 @@ class CompareView(APIView):
                 actor=actor, versions=(versions[0], versions[1]), dataset_version=dataset_version, split=split
             )
         else:
-            found = {
-                evaluation.pk: evaluation for evaluation in evaluations.filter(pk__in=[int(v) for v in ids.values()])
-            }
-            missing = [value for value in ids.values() if int(value) not in found]
+            found = {evaluation.pk: evaluation for evaluation in evaluations.filter(pk__in=list(ids.values()))}
+            missing = [value for value in ids.values() if value not in found]
             if missing:
                 raise NotFoundError(f"team {team.slug!r} has no evaluation {missing[0]}")
-            a, b = found[int(ids["a"])], found[int(ids["b"])]
+            a, b = found[ids["a"]], found[ids["b"]]
         return Response(evaluations_compare(actor=actor, a=a, b=b).model_dump(mode="json"))

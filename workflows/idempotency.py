@@ -22,6 +22,9 @@ from workflows.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
 KEEP_FOR = timedelta(days=1)
+# A first request still "in progress" after this long died with its process (say, a web worker's timeout):
+# a retry takes its key over rather than being told "in progress" for a day.
+PENDING_FOR_AT_MOST = timedelta(minutes=2)
 MAX_KEY_CHARS = 255
 
 
@@ -43,12 +46,23 @@ def _claim(*, team: Team, actor: str, key: str, fingerprint: str) -> tuple[Idemp
     now = timezone.now()
     try:
         with transaction.atomic():
-            IdempotencyRecord.objects.filter(actor=actor, key=key, created_at__lt=now - KEEP_FOR).delete()
-            return IdempotencyRecord.objects.get_or_create(
+            # Every actor's expired records go, so the table holds about a day of creations at most.
+            IdempotencyRecord.objects.filter(created_at__lt=now - KEEP_FOR).delete()
+            record, created = IdempotencyRecord.objects.get_or_create(
                 actor=actor, key=key, defaults={"team": team, "fingerprint": fingerprint}
             )
     except IntegrityError:  # a concurrent first request with the same key won the insert
         return IdempotencyRecord.objects.get(actor=actor, key=key), False
+    if created:
+        return record, True
+    # An abandoned first request: the conditional update lets exactly one retry take the key over.
+    taken_over = IdempotencyRecord.objects.filter(
+        pk=record.pk, status_code=0, created_at__lt=now - PENDING_FOR_AT_MOST
+    ).update(fingerprint=fingerprint, created_at=now)
+    if taken_over:
+        record.refresh_from_db()
+        return record, True
+    return record, False
 
 
 def idempotent(*, request: Request, actor: Actor, team: Team, create: Callable[[], Response]) -> Response:

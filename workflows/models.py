@@ -344,6 +344,7 @@ class IdempotencyRecord(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["actor", "key"], name="idempotency_key_unique_per_actor")]
+        indexes = [models.Index(fields=["created_at"], name="idempotency_record_age")]
 
     def __str__(self) -> str:
         return f"{self.actor} {self.key} → {self.status_code or 'pending'}"
