@@ -119,10 +119,11 @@ def run_pairs(args: argparse.Namespace) -> list[tuple[RunFigures, RunFigures]]:
     # Imported only after django_setup: models need configured settings.
     import workflows.evaluation_runner as runner
     from accounts.services import team_create
+    from prompts.content import PromptContent
     from prompts.importers import ImportOptions, parse_split_map
     from prompts.models import Layout
-    from prompts.rendering import PromptSpec, render
-    from prompts.services import VersionDraft, dataset_version_import, prompt_create
+    from prompts.rendering import render
+    from prompts.services import dataset_version_import, prompt_create
     from prompts.splits import Split
     from workflows.gateway.types import GenerationRequest
     from workflows.services import evaluation_create
@@ -143,7 +144,7 @@ def run_pairs(args: argparse.Namespace) -> list[tuple[RunFigures, RunFigures]]:
     options = ImportOptions(input_fields=("input",), split_map=parse_split_map("induce=test,execute=test"))
 
     # Load the model once, untimed, so that the first run of repetition 1 does not pay for it alone.
-    warm_up = GenerationRequest(prompt=render(PromptSpec(template=TEMPLATE), {"input": "fine"}), max_tokens=1)
+    warm_up = GenerationRequest(prompt=render(PromptContent(template=TEMPLATE), {"input": "fine"}), max_tokens=1)
     real_provider_build(name="local").generate([warm_up])
 
     def evaluate(team: Any, version: Any, dataset_version: Any) -> RunFigures:
@@ -180,7 +181,7 @@ def run_pairs(args: argparse.Namespace) -> list[tuple[RunFigures, RunFigures]]:
             team=team,
             name="Sentiment",
             actor=benchmark_actor(),
-            first_version=VersionDraft(template=TEMPLATE, layout=Layout.COMPLETION, max_tokens=args.max_tokens),
+            first_version=PromptContent(template=TEMPLATE, layout=Layout.COMPLETION, max_tokens=args.max_tokens),
         )
         version = prompt.versions.get()
         dataset_version = dataset_version_import(

@@ -84,9 +84,10 @@ def child_import(data_dir: Path, csv_path: Path) -> dict[str, Any]:
     from django.conf import settings
 
     from accounts.services import team_create
+    from prompts.content import PromptContent
     from prompts.importers import ImportOptions
     from prompts.models import Layout
-    from prompts.services import VersionDraft, dataset_version_import, prompt_create
+    from prompts.services import dataset_version_import, prompt_create
 
     team = team_create(name="Bench memory", slug="bench", actor=benchmark_actor())
     prompt_create(
@@ -94,7 +95,7 @@ def child_import(data_dir: Path, csv_path: Path) -> dict[str, Any]:
         name="Sentiment",
         slug="sentiment",
         actor=benchmark_actor(),
-        first_version=VersionDraft(template=TEMPLATE, layout=Layout.COMPLETION, max_tokens=4),
+        first_version=PromptContent(template=TEMPLATE, layout=Layout.COMPLETION, max_tokens=4),
     )
     started = time.perf_counter()
     imported = dataset_version_import(

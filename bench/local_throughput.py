@@ -25,7 +25,8 @@ from typing import Any
 
 from _support import invocation, machine_header, median, sentiment_rows, table
 
-from prompts.rendering import PromptSpec, render
+from prompts.content import PromptContent
+from prompts.rendering import render
 from workflows.gateway.gateway import Gateway
 from workflows.gateway.providers.local import (
     COMPLETION_STOPS,
@@ -61,7 +62,7 @@ def load_direct_llama() -> Any:
         )
 
 
-def gateway_block(gateway: Gateway, rows: list[dict[str, Any]], spec: PromptSpec, max_tokens: int) -> list[str]:
+def gateway_block(gateway: Gateway, rows: list[dict[str, Any]], spec: PromptContent, max_tokens: int) -> list[str]:
     """What an evaluation does per chunk of examples: render each, build requests, run them through the gateway."""
     requests = [GenerationRequest(prompt=render(spec, {"input": row["input"]}), max_tokens=max_tokens) for row in rows]
     results = gateway.run(requests)
@@ -101,7 +102,7 @@ def paired_pass(
     provider: LocalProvider,
     llama: Any,
     rows: list[dict[str, Any]],
-    spec: PromptSpec,
+    spec: PromptContent,
     *,
     block: int,
     max_tokens: int,
@@ -141,8 +142,8 @@ def main() -> None:
     args = parser.parse_args()
 
     rows = sentiment_rows(args.prompts)
-    free_spec = PromptSpec(template=TEMPLATE, layout="completion")
-    choice_spec = PromptSpec(template=TEMPLATE, layout="completion", output_type="choice", output_choices=LABELS)
+    free_spec = PromptContent(template=TEMPLATE, layout="completion")
+    choice_spec = PromptContent(template=TEMPLATE, layout="completion", output_type="choice", output_choices=LABELS)
 
     provider = LocalProvider(threads=THREADS)
     llama = load_direct_llama()

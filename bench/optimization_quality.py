@@ -79,9 +79,10 @@ def _mean(estimate: dict[str, Any] | None) -> float | None:
 
 def run_one(task: str, seed: int, *, max_search_calls: int, iterations: int) -> dict[str, Any]:
     from accounts.services import team_create
+    from prompts.content import PromptContent
     from prompts.importers import ImportOptions
     from prompts.models import Layout, Provider
-    from prompts.services import VersionDraft, dataset_version_import, prompt_create
+    from prompts.services import dataset_version_import, prompt_create
     from workflows.run_runner import run_execute
     from workflows.services import run_create
 
@@ -92,7 +93,7 @@ def run_one(task: str, seed: int, *, max_search_calls: int, iterations: int) -> 
         team=team,
         name=task,
         actor=benchmark_actor(),
-        first_version=VersionDraft(
+        first_version=PromptContent(
             system_instruction=BASELINE_INSTRUCTIONS[task],
             template="{{input}}",
             layout=Layout.CHAT,

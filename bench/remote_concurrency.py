@@ -27,7 +27,8 @@ from typing import Any
 
 from _support import invocation, machine_header, median, table
 
-from prompts.rendering import PromptSpec, render
+from prompts.content import PromptContent
+from prompts.rendering import render
 from workflows.gateway.gateway import Gateway
 from workflows.gateway.providers.huggingface import HuggingFaceProvider
 from workflows.gateway.types import GenerationRequest
@@ -125,7 +126,7 @@ def run_once(base_url: str, concurrency: int, prompts: list[str]) -> tuple[float
         max_concurrency=concurrency,
         allow_private_base_url=True,  # the server is on loopback, which the deployment default refuses
     )
-    spec = PromptSpec(template="Review: {{text}}\nSentiment:", layout="completion")
+    spec = PromptContent(template="Review: {{text}}\nSentiment:", layout="completion")
     requests = [GenerationRequest(prompt=render(spec, {"text": prompt}), max_tokens=4) for prompt in prompts]
     gateway = Gateway(provider=provider)  # no cache: each request is a call
     started = time.perf_counter()

@@ -39,8 +39,8 @@ from prompts.admin_forms import (
     PromptVersionAddForm,
 )
 from prompts.admin_import import dataset_import_view
+from prompts.content import CONTENT_FIELDS
 from prompts.models import (
-    VERSION_CONTENT_FIELDS,
     Dataset,
     DatasetVersion,
     Example,
@@ -178,7 +178,7 @@ class PromptVersionAdmin(ReadOnlyAdminMixin, ServiceAdminMixin, TeamScopedAdminM
         "parent",
         "source",
         "commit_message",
-        *VERSION_CONTENT_FIELDS,
+        *CONTENT_FIELDS,
         "content_hash",
         "labels_here",
         "created_by",

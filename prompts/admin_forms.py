@@ -10,18 +10,16 @@ from django.db.models import QuerySet
 
 from accounts.models import Team
 from promptopt.form_fields import LimitedJSONField
+from prompts.content import CONTENT_FIELDS, PromptContent
 from prompts.importers import DatasetFileError, ImportOptions, parse_split_map
 from prompts.models import (
-    VERSION_CONTENT_FIELDS,
     Dataset,
-    Layout,
     OutputType,
     Prompt,
     PromptLabel,
     PromptVersion,
-    Provider,
 )
-from prompts.services import VersionDraft
+from prompts.services import content_from_input
 from prompts.splits import Split
 
 DEFAULT_LABEL = "production"
@@ -65,14 +63,14 @@ class PromptAddForm(forms.ModelForm[Prompt]):
         model = Prompt
         fields = ("team", "name", "slug", "description")
 
-    def first_version(self) -> VersionDraft:
+    def first_version(self) -> PromptContent:
         data = self.cleaned_data
         choices: list[str] = data["output_choices"]
-        return VersionDraft(
+        return PromptContent(
             template=data["template"],
             system_instruction=data["system_instruction"],
             output_type=OutputType.CHOICE if choices else OutputType.TEXT,
-            output_choices=choices,
+            output_choices=tuple(choices),
         )
 
 
@@ -92,7 +90,7 @@ class PromptVersionAddForm(forms.ModelForm[PromptVersion]):
     class Meta:
         model = PromptVersion
         # Every content field, so a new one cannot be left out of the form by accident.
-        fields = ("prompt", "parent", *VERSION_CONTENT_FIELDS, "commit_message")
+        fields = ("prompt", "parent", *CONTENT_FIELDS, "commit_message")
         field_classes = {"demonstrations": LimitedJSONField, "output_schema": LimitedJSONField}
         help_texts = {"parent": "Leave blank to continue from the prompt's latest version."}
 
@@ -100,21 +98,9 @@ class PromptVersionAddForm(forms.ModelForm[PromptVersion]):
         # An emptied JSON box arrives as None; "no demonstrations" is an empty list.
         return self.cleaned_data["demonstrations"] or []
 
-    def draft(self) -> VersionDraft:
-        data = self.cleaned_data
-        return VersionDraft(
-            template=data["template"],
-            system_instruction=data["system_instruction"],
-            demonstrations=data["demonstrations"],
-            layout=Layout(data["layout"]),
-            output_type=OutputType(data["output_type"]),
-            output_choices=data["output_choices"],
-            output_schema=data["output_schema"],
-            provider=Provider(data["provider"]),
-            model_name=data["model_name"],
-            temperature=data["temperature"],
-            max_tokens=data["max_tokens"],
-        )
+    def draft(self) -> PromptContent:
+        """The content, checked by the version rules first (raises ValidationError naming each field)."""
+        return content_from_input({name: self.cleaned_data[name] for name in CONTENT_FIELDS})
 
 
 class PromptLabelForm(forms.ModelForm[PromptLabel]):

@@ -21,10 +21,10 @@ from promptopt.api.parsers import StrictJSONParser
 from promptopt.api.viewsets import TeamScopedViewSet
 from promptopt.errors import NotFoundError
 from promptopt.input_limits import MAX_SEED, parse_id
+from prompts.content import CONTENT_FIELDS, PromptContent
 from prompts.diff import changed_fields, unified_text_diff
 from prompts.importers import DatasetFileError, ImportOptions, parse_split_map
 from prompts.models import (
-    VERSION_CONTENT_FIELDS,
     Dataset,
     DatasetVersion,
     Example,
@@ -36,11 +36,11 @@ from prompts.models import (
     Provider,
     VersionSource,
 )
-from prompts.rendering import PromptSpec, render
+from prompts.rendering import render
 from prompts.resolve_cache import resolved_get, resolved_put
 from prompts.services import (
     SplitSettings,
-    VersionDraft,
+    content_from_input,
     dataset_delete,
     dataset_update,
     dataset_version_import,
@@ -87,9 +87,9 @@ class VersionContentSerializer(serializers.Serializer[Any]):
     temperature = serializers.FloatField(default=0.0)
     max_tokens = serializers.IntegerField(default=256)
 
-    def draft(self) -> VersionDraft:
+    def draft(self) -> PromptContent:
         data = self.validated_data
-        return VersionDraft(**{name: data[name] for name in VERSION_CONTENT_FIELDS})
+        return content_from_input({name: data[name] for name in CONTENT_FIELDS})
 
 
 class VersionCreateIn(VersionContentSerializer):
@@ -123,7 +123,7 @@ class VersionOut(serializers.ModelSerializer[PromptVersion]):
             "created_by",
             "created_at",
             "labels",
-            *VERSION_CONTENT_FIELDS,
+            *CONTENT_FIELDS,
         )
         read_only_fields = fields
 
@@ -197,7 +197,7 @@ class ResolvedVersionOut(serializers.ModelSerializer[PromptVersion]):
 
     class Meta:
         model = PromptVersion
-        fields = ("number", "content_hash", "created_at", *VERSION_CONTENT_FIELDS)
+        fields = ("number", "content_hash", "created_at", *CONTENT_FIELDS)
         read_only_fields = fields
 
 
@@ -229,7 +229,7 @@ class PromptViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScoped
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = _valid(PromptCreateIn, request)
         first = data.get("first_version")
-        draft = VersionDraft(**{name: first[name] for name in VERSION_CONTENT_FIELDS}) if first else None
+        draft = content_from_input({name: first[name] for name in CONTENT_FIELDS}) if first else None
         prompt = prompt_create(
             team=self.team,
             name=data["name"],
@@ -401,7 +401,7 @@ class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScope
         variables = request.data.get("variables", {}) if isinstance(request.data, dict) else None
         if not isinstance(variables, dict) or not all(isinstance(v, str) for v in variables.values()):
             raise serializers.ValidationError({"variables": ["must be an object mapping names to text"]})
-        rendered = render(PromptSpec.from_content(version.content()), variables)
+        rendered = render(PromptContent.from_dict(version.content()), variables)
         return Response(
             {
                 "layout": rendered.layout,

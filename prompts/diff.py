@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from prompts.models import VERSION_CONTENT_FIELDS
+from prompts.content import CONTENT_FIELDS
 
 
 def prompt_as_text(content: Mapping[str, Any]) -> list[str]:
@@ -52,6 +52,6 @@ def changed_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[
     """The content fields whose values differ, in the order versions list them."""
     return [
         FieldChange(name, before.get(name), after.get(name))
-        for name in VERSION_CONTENT_FIELDS
+        for name in CONTENT_FIELDS
         if before.get(name) != after.get(name)
     ]

@@ -12,6 +12,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from prompts.content import CONTENT_FIELDS, PromptContent
 from prompts.splits import SPLIT_CHOICES, Split
 
 
@@ -94,22 +95,6 @@ class Provider(models.TextChoices):
     TRANSFORMERS = "transformers", "Local transformers model"
 
 
-# The fields that define what a version does; the content hash covers exactly these.
-VERSION_CONTENT_FIELDS = (
-    "system_instruction",
-    "template",
-    "demonstrations",
-    "layout",
-    "output_type",
-    "output_choices",
-    "output_schema",
-    "provider",
-    "model_name",
-    "temperature",
-    "max_tokens",
-)
-
-
 def content_hash(content: dict[str, Any]) -> str:
     canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -167,7 +152,11 @@ class PromptVersion(ImmutableModel):
         return f"{self.prompt.name} v{self.number}"
 
     def content(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in VERSION_CONTENT_FIELDS}
+        """The content's dict form (as PromptContent.to_dict gives it), straight from the columns."""
+        return {name: getattr(self, name) for name in CONTENT_FIELDS}
+
+    def prompt_content(self) -> PromptContent:
+        return PromptContent.from_dict(self.content())
 
     def compute_content_hash(self) -> str:
         return content_hash(self.content())

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from promptopt.errors import InvalidInputError
+from prompts.content import PromptContent
 from prompts.placeholders import PLACEHOLDER, template_variables
 
-Layout = Literal["chat", "completion"]
 Role = Literal["system", "user", "assistant"]
 
-LAYOUTS: tuple[Layout, ...] = get_args(Layout)
 # Appended on its own line when the template does not already end with a cue of its own ("Sentiment:").
 DEFAULT_OUTPUT_CUE = "Output:"
 
@@ -38,44 +37,8 @@ class Message:
 
 
 @dataclass(frozen=True)
-class PromptSpec:
-    """What rendering needs from a prompt version (the Django side builds it from a PromptVersion)."""
-
-    template: str
-    system_instruction: str = ""
-    demonstrations: tuple[tuple[Mapping[str, str], str], ...] = ()  # (inputs, output) pairs
-    layout: Layout = "chat"
-    output_type: str = "text"
-    output_choices: tuple[str, ...] = ()
-    output_schema: Mapping[str, Any] | None = None  # a JSON Schema, for JSON outputs
-
-    def __post_init__(self) -> None:
-        # The Literal type only binds type-checked callers; content read from JSON or a form reaches here too.
-        if self.layout not in LAYOUTS:
-            raise RenderError(f"layout must be one of {', '.join(LAYOUTS)}, not {self.layout!r}")
-
-    @classmethod
-    def from_content(cls, content: Mapping[str, Any]) -> PromptSpec:
-        """Builds a spec from a `PromptVersion.content()`-style dict; `layout` is optional and defaults to chat."""
-        demonstrations = tuple(
-            # Copied so later changes to the caller's dicts cannot change a spec that may already be rendering.
-            (dict(demo["inputs"]), demo["output"])
-            for demo in content.get("demonstrations") or ()
-        )
-        return cls(
-            template=content["template"],
-            system_instruction=content.get("system_instruction") or "",
-            demonstrations=demonstrations,
-            layout=content.get("layout") or "chat",
-            output_type=content.get("output_type") or "text",
-            output_choices=tuple(content.get("output_choices") or ()),
-            output_schema=content.get("output_schema"),
-        )
-
-
-@dataclass(frozen=True)
 class RenderedPrompt:
-    layout: Layout
+    layout: str
     # Both forms are always filled: the layout says which one the prompt prefers, and a chat-only provider can
     # still use the messages of a completion-layout prompt (or a completion provider the text of a chat one).
     messages: tuple[Message, ...]
@@ -100,13 +63,14 @@ class RenderedPrompt:
         }
 
 
-def required_variables(spec: PromptSpec) -> list[str]:
+def required_variables(content: PromptContent) -> list[str]:
     """The template's variables in order of first appearance; every one must be in an example's inputs."""
-    return template_variables(spec.template)
+    return template_variables(content.template)
 
 
-def render(spec: PromptSpec, inputs: Mapping[str, str], *, example_label: str | None = None) -> RenderedPrompt:
-    """Renders the spec for one example; raises RenderError naming any variable its inputs lack."""
+def render(content: PromptContent, inputs: Mapping[str, str], *, example_label: str | None = None) -> RenderedPrompt:
+    """Renders the content for one example; raises RenderError naming any variable its inputs lack."""
+    spec = content
     variables = required_variables(spec)
     subject = f"example {example_label!r}" if example_label is not None else "the example"
     _check_inputs(variables, inputs, subject=subject, example_label=example_label)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import math
@@ -19,18 +18,16 @@ from accounts.actors import Actor, ensure_can_write
 from accounts.models import Team
 from promptopt.errors import ConflictError, InvalidInputError
 from promptopt.input_limits import MAX_NAME_CHARS, MAX_TEXT_CHARS, check_seed, text_problem
+from prompts.content import PromptContent
 from prompts.importers import ImportOptions, parse_dataset_file
 from prompts.models import (
     Dataset,
     DatasetVersion,
     Example,
-    Layout,
-    OutputType,
     Prompt,
     PromptLabel,
     PromptLabelMove,
     PromptVersion,
-    Provider,
     VersionSource,
 )
 from prompts.resolve_cache import resolved_forget
@@ -54,27 +51,14 @@ def _check_texts(**fields: str | None) -> None:
         raise ValidationError(errors)
 
 
-@dataclass(frozen=True)
-class VersionDraft:
-    """Everything that defines what a prompt version does (the content the hash covers)."""
-
-    template: str
-    system_instruction: str = ""
-    demonstrations: Sequence[Mapping[str, Any]] = ()
-    layout: Layout = Layout.CHAT
-    output_type: OutputType = OutputType.TEXT
-    output_choices: Sequence[str] = ()
-    output_schema: Mapping[str, Any] | None = None
-    provider: Provider = Provider.LOCAL
-    model_name: str = ""
-    temperature: float = 0.0
-    max_tokens: int = 256
-
-    @classmethod
-    def from_version(cls, version: PromptVersion, **changes: Any) -> VersionDraft:
-        content = version.content()
-        content.update(changes)
-        return cls(**content)
+def content_from_input(data: Mapping[str, Any]) -> PromptContent:
+    """Content from user input in its dict form (a form, an API body): checked first, so malformed parts
+    (a demonstration without an output, nesting where text belongs) are field-named errors, not crashes."""
+    complete = {**PromptContent(template="").to_dict(), **data}
+    errors = validate_version_content(complete)
+    if errors:
+        raise ValidationError(errors)
+    return PromptContent.from_dict(complete)
 
 
 def _slug_for(model: type[Prompt] | type[Dataset], *, team: Team, name: str, slug: str | None) -> str:
@@ -103,7 +87,7 @@ def prompt_create(
     slug: str | None = None,
     description: str = "",
     actor: Actor,
-    first_version: VersionDraft | None = None,
+    first_version: PromptContent | None = None,
     commit_message: str = "Initial version",
 ) -> Prompt:
     """Create a prompt and, when a draft is given, its version 1 in the same transaction."""
@@ -162,35 +146,21 @@ def prompt_delete(*, prompt: Prompt, actor: Actor) -> None:
     prompt.delete()
 
 
-def _version_from_draft(prompt: Prompt, draft: VersionDraft, *, number: int = 0) -> PromptVersion:
+def _version_from_draft(prompt: Prompt, draft: PromptContent, *, number: int = 0) -> PromptVersion:
     """An unsaved version holding the draft's content (its content hash is what identifies it).
 
     The content is checked first: hashing serialises it, which must not meet an unbounded value.
     """
-    # Shallow on purpose: dataclasses.asdict would recurse into the values before they are known to be flat.
-    errors = validate_version_content({item.name: getattr(draft, item.name) for item in dataclasses.fields(draft)})
+    content = draft.to_dict()
+    errors = validate_version_content(content)
     if errors:
         raise ValidationError(errors)
-    version = PromptVersion(
-        prompt=prompt,
-        number=number,
-        system_instruction=draft.system_instruction,
-        template=draft.template,
-        demonstrations=[dict(demo) for demo in draft.demonstrations],
-        layout=draft.layout,
-        output_type=draft.output_type,
-        output_choices=list(draft.output_choices),
-        output_schema=dict(draft.output_schema) if draft.output_schema is not None else None,
-        provider=draft.provider,
-        model_name=draft.model_name,
-        temperature=draft.temperature,
-        max_tokens=draft.max_tokens,
-    )
+    version = PromptVersion(prompt=prompt, number=number, **content)
     version.content_hash = version.compute_content_hash()
     return version
 
 
-def version_find_identical(*, prompt: Prompt, draft: VersionDraft) -> PromptVersion | None:
+def version_find_identical(*, prompt: Prompt, draft: PromptContent) -> PromptVersion | None:
     """The prompt's existing version with exactly this content, if any (versions are unique by content)."""
     content = _version_from_draft(prompt, draft).content_hash
     return PromptVersion.objects.filter(prompt=prompt, content_hash=content).first()
@@ -200,7 +170,7 @@ def version_find_identical(*, prompt: Prompt, draft: VersionDraft) -> PromptVers
 def version_create(
     *,
     prompt: Prompt,
-    draft: VersionDraft,
+    draft: PromptContent,
     actor: Actor,
     parent: PromptVersion | None = None,
     source: VersionSource = VersionSource.MANUAL,

@@ -14,8 +14,9 @@ from django.utils import timezone
 
 from promptopt.errors import InvalidInputError
 from promptopt.logs import log_context
+from prompts.content import PromptContent
 from prompts.models import Example, PromptVersion
-from prompts.rendering import PromptSpec, RenderError, render
+from prompts.rendering import RenderError, render
 from workflows.call_cache import TeamCallCache
 from workflows.evaluation_config import EvaluationConfig, evaluation_config_parse
 from workflows.gateway.budget import Budget, Usage
@@ -44,8 +45,8 @@ class EvaluationOutcome:
     wall_seconds: float
 
 
-def prompt_spec_for(version: PromptVersion) -> PromptSpec:
-    return PromptSpec.from_content(version.content())
+def prompt_spec_for(version: PromptVersion) -> PromptContent:
+    return PromptContent.from_dict(version.content())
 
 
 def _pending_examples(evaluation: EvaluationRun) -> Iterator[list[Example]]:

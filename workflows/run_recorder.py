@@ -8,7 +8,7 @@ from typing import Protocol
 from django.db import transaction
 from django.utils import timezone
 
-from workflows.engine.content import PromptContent
+from prompts.content import PromptContent
 from workflows.engine.loop import StepRecord
 from workflows.engine.scoring import SearchCancelled
 from workflows.engine.state import STEP_ORDER, EngineState, Scored, StepName

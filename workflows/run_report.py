@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from prompts.content import PromptContent
 from prompts.diff import unified_text_diff
 from prompts.models import PromptVersion
 from workflows.engine.config import RunConfig
-from workflows.engine.content import PromptContent
 from workflows.engine.final_test import TestReport
 from workflows.engine.state import CandidateState, EngineState, UsageState
 from workflows.models import OptimizationRun

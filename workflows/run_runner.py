@@ -19,12 +19,12 @@ from django.utils import timezone
 from accounts.actors import Actor
 from promptopt.errors import PromptOptError
 from promptopt.logs import log_context
+from prompts.content import PromptContent
 from prompts.models import Example, PromptVersion, VersionSource
-from prompts.services import VersionDraft, version_create, version_find_identical
+from prompts.services import version_create, version_find_identical
 from prompts.splits import Split
 from workflows.call_cache import TeamCallCache
 from workflows.engine.config import RunConfig, run_config_parse
-from workflows.engine.content import PromptContent
 from workflows.engine.final_test import TestReport, final_test
 from workflows.engine.loop import Engine
 from workflows.engine.optimizer_model import GatewayOptimizerModel
@@ -288,11 +288,8 @@ def _winner_save(
     run: OptimizationRun, state: EngineState, winner: PromptContent, *, provider_name: str, model_name: str
 ) -> PromptVersion:
     """The winner as a new version (source optimizer, parent the baseline), or the identical existing one."""
-    draft = VersionDraft(
-        **winner.to_dict(),
-        provider=provider_name,  # type: ignore[arg-type]
-        model_name=model_name,
-    )
+    # Saved for the model the run searched with (a run may override the version's own provider and model).
+    draft = winner.edit(provider=provider_name, model_name=model_name)
     existing = version_find_identical(prompt=run.prompt, draft=draft)
     if existing is not None:
         return existing

@@ -11,9 +11,10 @@ from django.utils import timezone
 from accounts.actors import Actor, ensure_can_write
 from accounts.models import Team
 from promptopt.errors import ConflictError, InvalidInputError
+from prompts.content import PromptContent
 from prompts.models import DatasetVersion, Example, PromptVersion
 from prompts.placeholders import template_variables
-from prompts.rendering import PromptSpec, RenderError, render
+from prompts.rendering import RenderError, render
 from prompts.splits import Split
 from prompts.version_validation import validate_version_content
 from workflows.engine.config import run_config_parse
@@ -180,7 +181,7 @@ def _prompt_tokens_estimate(version: PromptVersion, dataset_version: DatasetVers
     if example is None:
         return 0
     try:
-        rendered = render(PromptSpec.from_content(version.content()), example.inputs)
+        rendered = render(PromptContent.from_dict(version.content()), example.inputs)
     except RenderError:
         return 0
     return max(1, len(rendered.completion_text) // 4)

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import httpx
 import pytest
 
 from accounts.models import Role
 from tests.factories import MembershipFactory, UserFactory
+from tests.shared_data import BENCHMARKS
 from tests.workflows.worker_processes import wait_for, worker_process
 
 pytestmark = [
@@ -23,9 +23,13 @@ pytestmark = [
         not os.environ.get("DATABASE_URL", "").startswith("postgres") or not os.environ.get("REDIS_URL"),
         reason="a worker process needs PostgreSQL and Redis",
     ),
+    pytest.mark.skipif(
+        not (BENCHMARKS / "ape__sentiment.jsonl").exists(),
+        reason="the shared benchmarks are not beside the project (set SHARED_BENCHMARKS)",
+    ),
 ]
 
-BENCHMARK = Path(__file__).resolve().parents[3] / "shared" / "benchmarks" / "ape__sentiment.jsonl"
+BENCHMARK = BENCHMARKS / "ape__sentiment.jsonl"
 PASSWORD = "a long enough secret"
 # One worker process and one llama.cpp thread: the live server shares the machine's two cores.
 WORKER_ENV = {"WORKERS": "1", "LOCAL_THREADS": "1"}
@@ -115,3 +119,61 @@ def test_a_client_optimizes_compares_promotes_and_resolves_a_prompt_over_http(li
         headers={"If-None-Match": by_key.headers["ETag"]},
     )
     assert not_modified.status_code == 304
+
+
+def test_the_admin_and_the_command_line_start_work_that_a_worker_finishes(client, team, staff_owner):
+    from django.core.management import call_command
+    from django.urls import reverse
+
+    from accounts.actors import Actor
+    from prompts.content import PromptContent
+    from prompts.importers import ImportOptions, parse_split_map
+    from prompts.services import dataset_version_import, prompt_create
+    from workflows.models import EvaluationRun, JobStatus
+
+    actor = Actor.for_user(staff_owner)
+    prompt = prompt_create(
+        team=team,
+        name="Sentiment",
+        actor=actor,
+        first_version=PromptContent(template="Sentence: {{input}}\nSentiment:", layout="completion", max_tokens=4),
+    )
+    dataset_version = dataset_version_import(
+        team=team,
+        dataset_name="APE sentiment",
+        file_name="ape__sentiment.jsonl",
+        content=_benchmark_sample(),
+        options=ImportOptions(split_map=parse_split_map("induce=train+validation,execute=test")),
+        actor=actor,
+    ).version
+    client.force_login(staff_owner)
+
+    with worker_process(name="surfaces", **WORKER_ENV) as worker:
+        worker.wait_until_running()
+        started = client.post(
+            reverse("admin:workflows_evaluationrun_start"),
+            {"version": prompt.versions.get().pk, "dataset_version": dataset_version.pk, "split": "test"},
+        )
+        assert started.status_code == 302, started.content[:500]
+        call_command(
+            "evaluate",
+            "--team",
+            "acme",
+            "--prompt",
+            "sentiment",
+            "--dataset",
+            "ape-sentiment",
+            "--split",
+            "validation",
+            "--background",
+        )
+        finished = wait_for(
+            lambda: EvaluationRun.objects.filter(status=JobStatus.SUCCEEDED).count() == 2,
+            timeout=600,
+            interval=2,
+            what="both evaluations to finish",
+            details=worker.tail,
+        )
+    assert finished
+    assert sorted(EvaluationRun.objects.values_list("split", flat=True)) == ["test", "validation"]
+    assert all(evaluation.scored_count == evaluation.example_count for evaluation in EvaluationRun.objects.all())

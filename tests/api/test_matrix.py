@@ -18,8 +18,9 @@ from rest_framework_simplejwt.tokens import AccessToken
 from accounts.actors import Actor
 from accounts.models import ApiKeyScope, Role
 from accounts.services import api_key_create
+from prompts.content import PromptContent
 from prompts.importers import ImportOptions
-from prompts.services import VersionDraft, dataset_version_import, label_move, prompt_create
+from prompts.services import dataset_version_import, label_move, prompt_create
 from prompts.splits import Split
 from tests.api.support import API, client_as_user, client_with_key, issue_key
 from tests.engine.engine_support import SentimentProvider
@@ -132,7 +133,7 @@ def world(team, other_team, owner, editor, viewer, monkeypatch):
             MembershipFactory(team=team, user=user, role=Role.VIEWER)
     actor = Actor.for_user(owner)
     prompt = prompt_create(
-        team=team, name="Sentiment", actor=actor, first_version=VersionDraft(template="Review: {{text}}")
+        team=team, name="Sentiment", actor=actor, first_version=PromptContent(template="Review: {{text}}")
     )
     label_move(prompt=prompt, name="production", version=prompt.versions.get(), actor=actor)
     dataset_version = dataset_version_import(

@@ -20,8 +20,9 @@ from schemathesis.specs.openapi.checks import (
 from accounts.actors import Actor
 from accounts.models import ApiKeyScope
 from accounts.services import api_key_create
+from prompts.content import PromptContent
 from prompts.importers import ImportOptions
-from prompts.services import VersionDraft, dataset_version_import, label_move, prompt_create
+from prompts.services import dataset_version_import, label_move, prompt_create
 from prompts.splits import Split
 from tests.engine.engine_support import SentimentProvider
 from tests.workflows.test_optimization import _rows
@@ -47,7 +48,7 @@ def seeded(transactional_db, team, owner, settings, monkeypatch):
     monkeypatch.setattr("workflows.services._enqueue_run", lambda run_id: None)
     monkeypatch.setattr("workflows.services._enqueue_evaluation", lambda evaluation_id: None)
     actor = Actor.for_user(owner)
-    prompt = prompt_create(team=team, name="Sentiment", actor=actor, first_version=VersionDraft(template="{{text}}"))
+    prompt = prompt_create(team=team, name="Sentiment", actor=actor, first_version=PromptContent(template="{{text}}"))
     version = prompt.versions.get()
     label_move(prompt=prompt, name="production", version=version, actor=actor)
     dataset_version = dataset_version_import(

@@ -6,8 +6,9 @@ import pytest
 
 from accounts.actors import Actor
 from accounts.models import ApiKeyScope
+from prompts.content import PromptContent
 from prompts.importers import ImportOptions
-from prompts.services import VersionDraft, dataset_version_import, prompt_create
+from prompts.services import dataset_version_import, prompt_create
 from tests.api.support import API, client_as_user, client_with_key, issue_key
 from tests.engine.engine_support import SentimentProvider
 from tests.workflows.test_optimization import _rows
@@ -28,7 +29,7 @@ def setup(team, editor, monkeypatch):
         team=team,
         name="Sentiment",
         actor=actor,
-        first_version=VersionDraft(template="Classify the sentiment of this review: {{text}}"),
+        first_version=PromptContent(template="Classify the sentiment of this review: {{text}}"),
     )
     dataset_version_import(
         team=team,

@@ -12,8 +12,9 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from accounts.actors import Actor
+from prompts.content import PromptContent
 from prompts.importers import ImportOptions
-from prompts.services import VersionDraft, dataset_version_import, prompt_create
+from prompts.services import dataset_version_import, prompt_create
 from tests.bad_inputs.corpus import CASES, BadInput
 from tests.bounded_time import within_seconds
 
@@ -33,7 +34,7 @@ def row_counts() -> dict[str, int]:
 def base(team, editor):
     """One prompt and one dataset with every split, so evaluate and optimize get past their lookups."""
     prompt_create(
-        team=team, name="Base", actor=Actor.for_user(editor), first_version=VersionDraft(template="Review: {{text}}")
+        team=team, name="Base", actor=Actor.for_user(editor), first_version=PromptContent(template="Review: {{text}}")
     )
     splits = ["train"] * 4 + ["validation"] * 4 + ["test"] * 4
     rows = "\n".join(f"review {i},{'yes' if i % 2 else 'no'},{split}" for i, split in enumerate(splits))

@@ -15,9 +15,10 @@ from hypothesis import strategies as st
 from promptopt.errors import InvalidInputError
 from promptopt.input_limits import JsonInputError, parse_json
 from promptopt.safe_regex import PatternError, compile_pattern
+from prompts.content import PromptContent
 from prompts.importers import ImportOptions, ParsedDataset, parse_dataset_file
 from prompts.placeholders import template_variables
-from prompts.rendering import PromptSpec, RenderError, render
+from prompts.rendering import RenderError, render
 from prompts.version_validation import validate_version_content
 from tests.bounded_time import within_seconds
 from workflows.metrics import MetricInput, build_metric, parse_metric_config
@@ -147,7 +148,7 @@ def test_templates_are_refused_or_render_for_every_example(template, instruction
     if errors:
         assert all(isinstance(message, str) and message for messages in errors.values() for message in messages)
         return
-    spec = PromptSpec(template=template, system_instruction=instruction)
+    spec = PromptContent(template=template, system_instruction=instruction)
     inputs = dict.fromkeys(template_variables(template), value)
     rendered = within_seconds(lambda: render(spec, inputs), BOUND_SECONDS)
     assert rendered.completion_text.endswith(":")

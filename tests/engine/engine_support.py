@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from prompts.content import PromptContent
 from workflows.engine.config import RunConfig
-from workflows.engine.content import PromptContent
 from workflows.engine.data import EngineExample, SearchData
 from workflows.engine.loop import Engine, StepRecord
 from workflows.engine.scoring import Scorer

@@ -11,7 +11,8 @@ import pytest
 
 from promptopt.errors import InvalidInputError
 from promptopt.logs import log_context, run_id_var
-from prompts.rendering import PromptSpec, render
+from prompts.content import PromptContent
+from prompts.rendering import render
 from workflows.gateway.budget import Budget, ModelPrice, Usage
 from workflows.gateway.cache import InMemoryResponseCache, cache_key
 from workflows.gateway.gateway import CallResult, Gateway
@@ -19,7 +20,7 @@ from workflows.gateway.providers.base import ProviderConfigError, ProviderReques
 from workflows.gateway.retry import RetryPolicy
 from workflows.gateway.types import Generation, GenerationRequest
 
-SPEC = PromptSpec(template="Review: {{text}}\nSentiment:", layout="completion")
+SPEC = PromptContent(template="Review: {{text}}\nSentiment:", layout="completion")
 NO_JITTER = RetryPolicy(jitter_seconds=0)
 
 
@@ -193,14 +194,16 @@ def test_it_changes_the_cache_key_with_any_parameter():
         cache_key(
             provider="scripted",
             model="m",
-            request=GenerationRequest(prompt=render(PromptSpec(template=SPEC.template, layout="chat"), {"text": "a"})),
+            request=GenerationRequest(
+                prompt=render(PromptContent(template=SPEC.template, layout="chat"), {"text": "a"})
+            ),
         ),
         cache_key(
             provider="scripted",
             model="m",
             request=GenerationRequest(
                 prompt=render(
-                    PromptSpec(
+                    PromptContent(
                         template=SPEC.template,
                         layout="completion",
                         output_type="choice",
@@ -673,7 +676,7 @@ def test_it_makes_no_provider_call_for_a_repeated_batch_on_the_local_model():
             self.requests += len(requests)
             return self.inner.generate(requests)
 
-    spec = PromptSpec(
+    spec = PromptContent(
         template="Review: {{text}}\nSentiment:",
         layout="completion",
         output_type="choice",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from prompts.content import PromptContent
 from tests.engine.engine_support import (
     BASELINE,
     MemoryRecorder,
@@ -13,7 +14,6 @@ from tests.engine.engine_support import (
     search_data,
 )
 from workflows.engine.config import RunConfig
-from workflows.engine.content import PromptContent
 from workflows.engine.loop import Engine
 from workflows.engine.scoring import SearchCancelled
 from workflows.engine.state import STEP_ORDER, EngineState

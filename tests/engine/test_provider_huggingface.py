@@ -13,7 +13,8 @@ import time
 import pytest
 from werkzeug import Response
 
-from prompts.rendering import PromptSpec, render
+from prompts.content import PromptContent
+from prompts.rendering import render
 from tests.local_http import closed_local_port, finish_slow_handler
 from workflows.gateway.providers.base import ProviderConfigError, ProviderRequestError, ProviderUnavailableError
 from workflows.gateway.providers.huggingface import HuggingFaceProvider
@@ -21,7 +22,7 @@ from workflows.gateway.types import GenerationRequest
 
 CHAT_PATH = "/v1/chat/completions"
 
-SENTIMENT = PromptSpec(
+SENTIMENT = PromptContent(
     template="Review: {{text}}\nSentiment:",
     system_instruction="Classify the sentiment of the review.",
     demonstrations=(({"text": "Loved it."}, "positive"),),
@@ -102,7 +103,7 @@ def test_it_sends_chat_messages_and_sampling_settings_and_reads_the_answer(https
 
 def test_it_sends_a_completion_layout_prompt_as_one_user_message_that_stops_at_a_blank_line(httpserver):
     httpserver.expect_request(CHAT_PATH, method="POST").respond_with_json(completion_body("negative"))
-    spec = PromptSpec(template="Review: {{text}}\nSentiment:", layout="completion")
+    spec = PromptContent(template="Review: {{text}}\nSentiment:", layout="completion")
     prompt = render(spec, {"text": "Dreadful."})
 
     [generation] = make_provider(httpserver).generate([GenerationRequest(prompt=prompt)])

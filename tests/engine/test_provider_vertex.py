@@ -20,7 +20,8 @@ from google.oauth2 import service_account
 from google.oauth2.credentials import Credentials as AccessTokenCredentials
 from werkzeug import Response
 
-from prompts.rendering import PromptSpec, render
+from prompts.content import PromptContent
+from prompts.rendering import render
 from tests.local_http import closed_local_port, finish_slow_handler
 from workflows.gateway.providers.base import ProviderConfigError, ProviderRequestError, ProviderUnavailableError
 from workflows.gateway.providers.vertex import VertexProvider
@@ -30,7 +31,7 @@ PROJECT, LOCATION, MODEL = "acme-prompts", "europe-west4", "gemini-2.5-flash"
 GENERATE_PATH = f"/v1beta1/projects/{PROJECT}/locations/{LOCATION}/publishers/google/models/{MODEL}:generateContent"
 ACCESS_TOKEN = "ya29.offline-test-token"
 
-SENTIMENT = PromptSpec(
+SENTIMENT = PromptContent(
     template="Review: {{text}}\nSentiment:",
     system_instruction="Classify the sentiment of the review.",
     demonstrations=(({"text": "Loved it."}, "positive"), ({"text": "Hated it."}, "negative")),
@@ -124,7 +125,7 @@ def test_it_sends_the_system_instruction_turns_and_an_enum_schema_and_reads_the_
 def test_it_asks_for_json_matching_the_versions_schema(httpserver):
     httpserver.expect_request(GENERATE_PATH, method="POST").respond_with_json(vertex_response('{"label": "ok"}'))
     schema = {"type": "object", "properties": {"label": {"type": "string"}}, "required": ["label"]}
-    spec = PromptSpec(template="Question: {{text}}", output_type="json", output_schema=schema)
+    spec = PromptContent(template="Question: {{text}}", output_type="json", output_schema=schema)
 
     [generation] = make_provider(httpserver).generate([request_for(spec, "Classify this.")])
 
@@ -136,7 +137,7 @@ def test_it_asks_for_json_matching_the_versions_schema(httpserver):
 
 def test_it_sends_free_text_prompts_without_a_schema(httpserver):
     httpserver.expect_request(GENERATE_PATH, method="POST").respond_with_json(vertex_response(" Paris.\n"))
-    spec = PromptSpec(template="Question: {{text}}")
+    spec = PromptContent(template="Question: {{text}}")
 
     [generation] = make_provider(httpserver).generate([request_for(spec, "Capital of France?")])
 
@@ -149,7 +150,7 @@ def test_it_sends_free_text_prompts_without_a_schema(httpserver):
 
 def test_it_sends_a_completion_layout_prompt_as_one_user_turn_that_stops_at_a_blank_line(httpserver):
     httpserver.expect_request(GENERATE_PATH, method="POST").respond_with_json(vertex_response("negative"))
-    spec = PromptSpec(template="Review: {{text}}\nSentiment:", system_instruction="Be terse.", layout="completion")
+    spec = PromptContent(template="Review: {{text}}\nSentiment:", system_instruction="Be terse.", layout="completion")
     prompt = render(spec, {"text": "Dreadful."})
 
     make_provider(httpserver).generate([GenerationRequest(prompt=prompt)])

@@ -73,7 +73,7 @@ def test_it_proposes_completion_layout_labels_and_demonstrations_together_first(
 def test_it_renders_the_composed_completion_candidate_with_a_cue_after_each_block():
     first = MutationStrategy().propose(sentiment_context(), 1)[0]
 
-    rendered = render(first.content.spec(), {"text": "Loved it."})
+    rendered = render(first.content, {"text": "Loved it."})
 
     assert rendered.completion_text.startswith("Classify the sentiment of the review.\n\nReview: ")
     assert rendered.completion_text.endswith("Review: Loved it.\nOutput:")
@@ -88,7 +88,7 @@ def test_it_keeps_a_template_cue_when_switching_to_completion():
     switched = use_completion_layout(content, sentiment_context(incumbent=content), random.Random(0))
 
     assert switched is not None
-    assert render(switched.spec(), {"text": "Great."}).completion_text == "Review: Great.\nSentiment:"
+    assert render(switched, {"text": "Great."}).completion_text == "Review: Great.\nSentiment:"
 
 
 def test_it_names_the_fields_of_a_completion_template_after_the_instruction_or_generically():
@@ -104,7 +104,7 @@ def test_it_names_the_fields_of_a_completion_template_after_the_instruction_or_g
         assert instruction == "Classify the sentiment of the review."
         assert input_line.endswith(": {{text}}") and cue.endswith(":")
         assert input_line.split(":")[0] != cue[:-1]
-    rendered = render(content.edit(template="Review: {{text}}\nSentiment:").spec(), {"text": "Fine."})
+    rendered = render(content.edit(template="Review: {{text}}\nSentiment:"), {"text": "Fine."})
     assert rendered.completion_text.endswith("Review: Fine.\nSentiment:")
 
 

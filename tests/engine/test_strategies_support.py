@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from workflows.engine.content import PromptContent
+from prompts.content import PromptContent
 from workflows.engine.data import EngineExample, label_set
 from workflows.engine.strategies.base import HistoryEntry, Observation, ProposalContext
 

@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from accounts.actors import Actor
 from accounts.models import Role
+from prompts.content import PromptContent
 from prompts.models import (
     Dataset,
     Example,
@@ -18,7 +19,7 @@ from prompts.models import (
     PromptVersion,
     VersionSource,
 )
-from prompts.services import VersionDraft, label_move, prompt_create, version_create
+from prompts.services import label_move, prompt_create, version_create
 from tests.factories import SYSTEM_ACTOR, DatasetVersionFactory, ExampleFactory, MembershipFactory
 
 pytestmark = pytest.mark.django_db
@@ -32,10 +33,10 @@ def _graph(team, user):
     """A prompt with two versions and a label, and a dataset version with examples, all of one team."""
     actor = Actor.for_user(user) if user is not None else SYSTEM_ACTOR
     prompt = prompt_create(
-        team=team, name="Sentiment", actor=actor, first_version=VersionDraft(template="Review: {{text}}")
+        team=team, name="Sentiment", actor=actor, first_version=PromptContent(template="Review: {{text}}")
     )
     v1 = prompt.versions.get()
-    v2 = version_create(prompt=prompt, draft=VersionDraft(template="Text: {{text}}"), actor=actor)
+    v2 = version_create(prompt=prompt, draft=PromptContent(template="Text: {{text}}"), actor=actor)
     label = label_move(prompt=prompt, name="production", version=v1, actor=actor)
     dataset_version = DatasetVersionFactory(dataset__team=team, dataset__name=f"Reviews of {team.slug}")
     example = ExampleFactory(version=dataset_version, position=0)
@@ -358,7 +359,7 @@ def test_it_moves_a_label_when_its_version_is_changed(client, staff_editor, own)
 
 def test_it_refuses_a_label_pointing_at_another_prompts_version(client, staff_editor, own, team):
     other_prompt = prompt_create(
-        team=team, name="Other", actor=SYSTEM_ACTOR, first_version=VersionDraft(template="{{a}}")
+        team=team, name="Other", actor=SYSTEM_ACTOR, first_version=PromptContent(template="{{a}}")
     )
     client.force_login(staff_editor)
 
@@ -420,7 +421,7 @@ def test_it_shows_only_the_first_examples_of_a_big_version_and_links_to_all(clie
 
 def test_it_lets_only_superusers_delete_a_prompt_with_its_versions(client, superuser, staff_editor, team):
     # A prompt without labels: PromptLabel.version is PROTECT, which blocks deleting a labelled prompt at all.
-    prompt = prompt_create(team=team, name="Scratch", actor=SYSTEM_ACTOR, first_version=VersionDraft(template="{{a}}"))
+    prompt = prompt_create(team=team, name="Scratch", actor=SYSTEM_ACTOR, first_version=PromptContent(template="{{a}}"))
     client.force_login(staff_editor)
     staff_delete = client.get(reverse("admin:prompts_prompt_delete", args=[prompt.pk]))
     client.force_login(superuser)
@@ -485,7 +486,7 @@ def test_it_lists_versions_with_their_labels_in_a_constant_number_of_queries(cli
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from prompts.services import VersionDraft, label_move, version_create
+    from prompts.services import label_move, version_create
 
     client.force_login(staff_editor)
     url = reverse("admin:prompts_promptversion_changelist")
@@ -498,7 +499,7 @@ def test_it_lists_versions_with_their_labels_in_a_constant_number_of_queries(cli
     few = queries_for_list_page()
     for number in range(6):
         version = version_create(
-            prompt=own["prompt"], draft=VersionDraft(template=f"V{number}: {{{{text}}}}"), actor=SYSTEM_ACTOR
+            prompt=own["prompt"], draft=PromptContent(template=f"V{number}: {{{{text}}}}"), actor=SYSTEM_ACTOR
         )
         label_move(prompt=own["prompt"], name=f"label-{number}", version=version, actor=SYSTEM_ACTOR)
     many = queries_for_list_page()

@@ -8,9 +8,10 @@ import threading
 import pytest
 from django.db import connection
 
+from prompts.content import PromptContent
 from prompts.importers import ImportOptions
 from prompts.models import Dataset, PromptLabel, PromptLabelMove
-from prompts.services import VersionDraft, dataset_version_import, label_move, prompt_create, version_create
+from prompts.services import dataset_version_import, label_move, prompt_create, version_create
 from tests.factories import SYSTEM_ACTOR
 
 pytestmark = [
@@ -44,9 +45,9 @@ def _run_together(*calls):
 
 
 def test_it_creates_a_new_label_once_when_two_moves_race(team):
-    prompt = prompt_create(team=team, name="P", actor=SYSTEM_ACTOR, first_version=VersionDraft(template="{{x}}"))
+    prompt = prompt_create(team=team, name="P", actor=SYSTEM_ACTOR, first_version=PromptContent(template="{{x}}"))
     v1 = prompt.versions.get()
-    v2 = version_create(prompt=prompt, draft=VersionDraft(template="X: {{x}}"), actor=SYSTEM_ACTOR)
+    v2 = version_create(prompt=prompt, draft=PromptContent(template="X: {{x}}"), actor=SYSTEM_ACTOR)
 
     errors = _run_together(
         lambda: label_move(prompt=prompt, name="production", version=v1, actor=SYSTEM_ACTOR),

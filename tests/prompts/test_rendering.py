@@ -7,14 +7,15 @@ import json
 import pytest
 
 from promptopt.errors import InvalidInputError
-from prompts.rendering import Message, PromptSpec, RenderedPrompt, RenderError, render, required_variables
+from prompts.content import PromptContent
+from prompts.rendering import Message, RenderedPrompt, RenderError, render, required_variables
 
 REVIEW = "Review: {{text}}\nSentiment:"
 DEMOS = (({"text": "Great"}, "positive"), ({"text": "Dull"}, "negative"))
 
 
-def _spec(**overrides) -> PromptSpec:
-    return PromptSpec(**{"template": REVIEW, **overrides})
+def _spec(**overrides) -> PromptContent:
+    return PromptContent(**{"template": REVIEW, **overrides})
 
 
 # Chat layout
@@ -59,7 +60,7 @@ def test_it_renders_demonstrations_without_a_system_instruction():
 
 
 def test_it_fills_every_placeholder_including_repeated_ones_and_inner_spaces():
-    spec = PromptSpec(template="Translate {{ text }} into {{language}}. Again: {{text}}")
+    spec = PromptContent(template="Translate {{ text }} into {{language}}. Again: {{text}}")
 
     rendered = render(spec, {"language": "French", "text": "cat"})
 
@@ -104,7 +105,7 @@ def test_it_renders_a_bare_completion_as_the_template_and_its_cue():
 
 
 def test_it_appends_an_output_cue_line_when_the_template_has_none():
-    spec = PromptSpec(
+    spec = PromptContent(
         template="Summarise: {{text}}", layout="completion", demonstrations=(({"text": "A long story"}, "Story"),)
     )
 
@@ -114,7 +115,7 @@ def test_it_appends_an_output_cue_line_when_the_template_has_none():
 
 
 def test_it_uses_the_templates_last_non_empty_line_as_the_cue_even_with_trailing_blank_lines():
-    spec = PromptSpec(
+    spec = PromptContent(
         template="Q: {{question}}\nA:\n\n  \n", layout="completion", demonstrations=(({"question": "1+1"}, "2\n"),)
     )
 
@@ -124,7 +125,7 @@ def test_it_uses_the_templates_last_non_empty_line_as_the_cue_even_with_trailing
 
 
 def test_it_does_not_let_an_input_ending_in_a_colon_change_the_cue():
-    spec = PromptSpec(template="Text: {{text}}", layout="completion", demonstrations=(({"text": "Note:"}, "memo"),))
+    spec = PromptContent(template="Text: {{text}}", layout="completion", demonstrations=(({"text": "Note:"}, "memo"),))
 
     rendered = render(spec, {"text": "Subject:"})
 
@@ -158,7 +159,7 @@ def test_it_carries_no_choices_for_other_output_types():
 
 
 def test_it_names_the_missing_variable_and_the_example():
-    spec = PromptSpec(template="{{title}}: {{text}} ({{language}})")
+    spec = PromptContent(template="{{title}}: {{text}} ({{language}})")
 
     with pytest.raises(RenderError) as caught:
         render(spec, {"text": "Awful"}, example_label="row 7")
@@ -191,8 +192,8 @@ def test_it_refuses_an_input_that_is_not_text_rather_than_converting_it():
 
 
 def test_it_refuses_an_unknown_layout():
-    with pytest.raises(RenderError, match=r"^layout must be one of chat, completion, not 'prose'$"):
-        PromptSpec(template=REVIEW, layout="prose")
+    with pytest.raises(InvalidInputError, match=r"^layout must be one of chat, completion, not 'prose'$"):
+        PromptContent(template=REVIEW, layout="prose")
 
 
 # Nothing is evaluated: braces in inputs and malformed syntax in templates stay literal
@@ -214,7 +215,7 @@ HOSTILE_INPUTS = [
 @pytest.mark.parametrize("value", HOSTILE_INPUTS)
 @pytest.mark.parametrize("layout", ["chat", "completion"])
 def test_it_inserts_input_text_verbatim_and_never_expands_it_again(value, layout):
-    spec = PromptSpec(
+    spec = PromptContent(
         template="A={{a}} B={{text}} C={{x}}",
         layout=layout,
         demonstrations=(({"a": value, "text": "t", "x": "x"}, "out"),),
@@ -228,13 +229,13 @@ def test_it_inserts_input_text_verbatim_and_never_expands_it_again(value, layout
 
 
 def test_it_does_not_expand_an_input_equal_to_its_own_placeholder():
-    rendered = render(PromptSpec(template="{{text}}|{{text}}"), {"text": "{{text}}"})
+    rendered = render(PromptContent(template="{{text}}|{{text}}"), {"text": "{{text}}"})
 
     assert rendered.messages[-1].content == "{{text}}|{{text}}"
 
 
 def test_it_treats_a_dunder_placeholder_as_an_ordinary_variable():
-    spec = PromptSpec(template="Look: {{__class__}}")
+    spec = PromptContent(template="Look: {{__class__}}")
 
     assert required_variables(spec) == ["__class__"]
     with pytest.raises(RenderError, match=r"^the example is missing input '__class__'$"):
@@ -247,7 +248,7 @@ def test_it_treats_a_dunder_placeholder_as_an_ordinary_variable():
     ["{0.__class__}", "{{ x.y }}", "{% if x %}yes{% endif %}", "{{ x|upper }}", "{{x", "{text}", "{{{text}}}"],
 )
 def test_it_renders_malformed_template_syntax_literally(fragment):
-    spec = PromptSpec(template=f"{fragment} / {{{{text}}}}")
+    spec = PromptContent(template=f"{fragment} / {{{{text}}}}")
 
     rendered = render(spec, {"text": "T", "x": "X"})
 
@@ -257,7 +258,7 @@ def test_it_renders_malformed_template_syntax_literally(fragment):
 
 
 def test_it_lists_required_variables_in_order_of_first_appearance():
-    spec = PromptSpec(template="{{b}} {{ a }} {{b}} {{ x.y }} {{c}}")
+    spec = PromptContent(template="{{b}} {{ a }} {{b}} {{ x.y }} {{c}}")
 
     assert required_variables(spec) == ["b", "a", "c"]
 
@@ -279,9 +280,9 @@ def test_it_builds_a_spec_from_version_content():
         "max_tokens": 256,
     }
 
-    spec = PromptSpec.from_content(content)
+    spec = PromptContent.from_dict(content)
 
-    assert spec == PromptSpec(
+    assert spec == PromptContent(
         template=REVIEW,
         system_instruction="Classify.",
         demonstrations=(({"text": "Great"}, "positive"),),
@@ -294,7 +295,7 @@ def test_it_builds_a_spec_from_version_content():
 
 
 def test_it_reads_an_explicit_layout_from_content():
-    spec = PromptSpec.from_content({"template": REVIEW, "layout": "completion"})
+    spec = PromptContent.from_dict({"template": REVIEW, "layout": "completion"})
 
     assert spec.layout == "completion"
     assert render(spec, {"text": "Awful"}).completion_text == "Review: Awful\nSentiment:"
@@ -323,7 +324,7 @@ def test_it_describes_exactly_what_would_be_sent_for_caching():
 
 
 def test_it_gives_equal_renders_the_same_cache_material_and_different_inputs_different_material():
-    spec = PromptSpec(template="{{a}} and {{b}}", demonstrations=(({"a": "1", "b": "2"}, "3"),))
+    spec = PromptContent(template="{{a}} and {{b}}", demonstrations=(({"a": "1", "b": "2"}, "3"),))
 
     first = render(spec, {"a": "x", "b": "y"})
     again = render(spec, {"b": "y", "a": "x", "unused": "ignored"})

@@ -6,8 +6,9 @@ import pytest
 
 from accounts.actors import Actor
 from promptopt.errors import NotFoundError
+from prompts.content import PromptContent
 from prompts.selectors import dataset_list_visible_to, prompt_list_visible_to, version_resolve
-from prompts.services import VersionDraft, label_move, prompt_create, version_create
+from prompts.services import label_move, prompt_create, version_create
 from tests.factories import SYSTEM_ACTOR, DatasetFactory, PromptFactory
 
 
@@ -23,10 +24,10 @@ def test_it_shows_a_user_only_their_teams_prompts_and_datasets(team, other_team,
 
 def test_it_resolves_latest_numbered_and_labelled_versions(team, editor):
     prompt = prompt_create(
-        team=team, name="Intent", actor=Actor.for_user(editor), first_version=VersionDraft(template="{{q}}")
+        team=team, name="Intent", actor=Actor.for_user(editor), first_version=PromptContent(template="{{q}}")
     )
     v1 = prompt.versions.get()
-    v2 = version_create(prompt=prompt, draft=VersionDraft(template="Q: {{q}}"), actor=Actor.for_user(editor))
+    v2 = version_create(prompt=prompt, draft=PromptContent(template="Q: {{q}}"), actor=Actor.for_user(editor))
     label_move(prompt=prompt, name="production", version=v1, actor=Actor.for_user(editor))
 
     assert version_resolve(actor=SYSTEM_ACTOR, team=team, reference="intent") == v2
@@ -44,7 +45,7 @@ def test_it_resolves_latest_numbered_and_labelled_versions(team, editor):
     ],
 )
 def test_it_explains_unresolvable_references(team, editor, reference, message):
-    prompt_create(team=team, name="Intent", actor=Actor.for_user(editor), first_version=VersionDraft(template="{{q}}"))
+    prompt_create(team=team, name="Intent", actor=Actor.for_user(editor), first_version=PromptContent(template="{{q}}"))
 
     with pytest.raises(NotFoundError, match=message):
         version_resolve(actor=SYSTEM_ACTOR, team=team, reference=reference)

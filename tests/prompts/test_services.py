@@ -10,6 +10,7 @@ from accounts.actors import Actor
 from accounts.models import ApiKeyScope
 from accounts.services import api_key_create
 from promptopt.errors import ConflictError, PermissionDeniedError
+from prompts.content import PromptContent
 from prompts.importers import ImportOptions
 from prompts.models import (
     Dataset,
@@ -25,7 +26,7 @@ from prompts.models import (
 from prompts.services import (
     LABEL_ABSENT,
     SplitSettings,
-    VersionDraft,
+    content_from_input,
     dataset_delete,
     dataset_update,
     dataset_version_import,
@@ -46,7 +47,7 @@ def prompt(team, editor):
         team=team,
         name="Sentiment",
         actor=Actor.for_user(editor),
-        first_version=VersionDraft(template="Review: {{text}}\nSentiment:"),
+        first_version=PromptContent(template="Review: {{text}}\nSentiment:"),
     )
 
 
@@ -59,8 +60,8 @@ def test_it_creates_a_prompt_with_version_one(prompt, editor):
 
 def test_it_numbers_versions_in_sequence_and_chains_parents(prompt, editor):
     v1 = prompt.versions.get()
-    v2 = version_create(prompt=prompt, draft=VersionDraft(template="Text: {{text}}"), actor=Actor.for_user(editor))
-    v3 = version_create(prompt=prompt, draft=VersionDraft(template="T: {{text}}"), actor=Actor.for_user(editor))
+    v2 = version_create(prompt=prompt, draft=PromptContent(template="Text: {{text}}"), actor=Actor.for_user(editor))
+    v3 = version_create(prompt=prompt, draft=PromptContent(template="T: {{text}}"), actor=Actor.for_user(editor))
 
     assert [v2.number, v3.number] == [2, 3]
     assert (v2.parent, v3.parent) == (v1, v2)
@@ -69,7 +70,7 @@ def test_it_numbers_versions_in_sequence_and_chains_parents(prompt, editor):
 def test_it_refuses_a_version_identical_to_an_existing_one(prompt, editor):
     with pytest.raises(ValidationError, match="identical to version 1"):
         version_create(
-            prompt=prompt, draft=VersionDraft(template="Review: {{text}}\nSentiment:"), actor=Actor.for_user(editor)
+            prompt=prompt, draft=PromptContent(template="Review: {{text}}\nSentiment:"), actor=Actor.for_user(editor)
         )
     assert prompt.versions.count() == 1
 
@@ -77,26 +78,26 @@ def test_it_refuses_a_version_identical_to_an_existing_one(prompt, editor):
 @pytest.mark.parametrize(
     ("draft", "field", "message"),
     [
-        (VersionDraft(template="Hi {{ user.name }}"), "template", "is not a placeholder"),
-        (VersionDraft(template="{% if x %}{{x}}{% endif %}"), "template", "is not a placeholder"),
-        (VersionDraft(template="  "), "template", "must not be empty"),
-        (VersionDraft(template="Review: {{text"), "template", "'{{text' is not a placeholder"),
+        (PromptContent(template="Hi {{ user.name }}"), "template", "is not a placeholder"),
+        (PromptContent(template="{% if x %}{{x}}{% endif %}"), "template", "is not a placeholder"),
+        (PromptContent(template="  "), "template", "must not be empty"),
+        (PromptContent(template="Review: {{text"), "template", "'{{text' is not a placeholder"),
         (
-            VersionDraft(template="{{text}}", demonstrations=[{"inputs": {"other": "x"}, "output": "y"}]),
+            PromptContent(template="{{text}}", demonstrations=(({"other": "x"}, "y"),)),
             "demonstrations",
             "demonstration 1: missing input 'text'",
         ),
         (
-            VersionDraft(template="{{text}}", output_type=OutputType.CHOICE, output_choices=["only"]),
+            PromptContent(template="{{text}}", output_type=OutputType.CHOICE, output_choices=["only"]),
             "output_choices",
             "at least two choices",
         ),
         (
-            VersionDraft(template="{{text}}", output_type=OutputType.JSON, output_schema={"type": "nonsense"}),
+            PromptContent(template="{{text}}", output_type=OutputType.JSON, output_schema={"type": "nonsense"}),
             "output_schema",
             "not a valid JSON Schema",
         ),
-        (VersionDraft(template="{{text}}", temperature=3.0), "temperature", "must be between 0 and 2"),
+        (PromptContent(template="{{text}}", temperature=3.0), "temperature", "must be between 0 and 2"),
     ],
 )
 def test_it_names_the_field_of_invalid_version_content(prompt, editor, draft, field, message):
@@ -110,7 +111,7 @@ def test_it_names_the_field_of_invalid_version_content(prompt, editor, draft, fi
 def test_it_accepts_literal_braces_such_as_json_examples(prompt, editor):
     template = 'Answer as JSON like {"label": {"name": "x"}} for: {{text}}'
 
-    version = version_create(prompt=prompt, draft=VersionDraft(template=template), actor=Actor.for_user(editor))
+    version = version_create(prompt=prompt, draft=PromptContent(template=template), actor=Actor.for_user(editor))
 
     assert version.template == template
 
@@ -128,12 +129,12 @@ def test_it_refuses_version_changes_in_python_and_in_the_database(prompt):
 
 def test_it_refuses_versions_from_viewers(prompt, viewer):
     with pytest.raises(PermissionDeniedError):
-        version_create(prompt=prompt, draft=VersionDraft(template="New {{text}}"), actor=Actor.for_user(viewer))
+        version_create(prompt=prompt, draft=PromptContent(template="New {{text}}"), actor=Actor.for_user(viewer))
 
 
 def test_it_moves_a_label_and_records_each_move(prompt, editor, owner):
     v1 = prompt.versions.get()
-    v2 = version_create(prompt=prompt, draft=VersionDraft(template="Text: {{text}}"), actor=Actor.for_user(editor))
+    v2 = version_create(prompt=prompt, draft=PromptContent(template="Text: {{text}}"), actor=Actor.for_user(editor))
 
     label_move(prompt=prompt, name="production", version=v1, actor=Actor.for_user(editor))
     label = label_move(prompt=prompt, name="production", version=v2, actor=Actor.for_user(owner))
@@ -147,7 +148,7 @@ def test_it_moves_a_label_and_records_each_move(prompt, editor, owner):
 def test_it_refuses_a_label_pointing_at_another_prompts_version(prompt, editor, team):
     stranger = PromptFactory(team=team)
     foreign_version = version_create(
-        prompt=stranger, draft=VersionDraft(template="{{x}}"), actor=Actor.for_user(editor)
+        prompt=stranger, draft=PromptContent(template="{{x}}"), actor=Actor.for_user(editor)
     )
 
     with pytest.raises(ValidationError, match="another prompt"):
@@ -296,7 +297,7 @@ def test_it_deletes_prompts_and_datasets_only_for_writers(prompt, team, editor, 
 def test_it_moves_a_label_only_from_the_version_the_caller_expects(prompt, editor):
     actor = Actor.for_user(editor)
     v1 = prompt.versions.get()
-    v2 = version_create(prompt=prompt, draft=VersionDraft(template="Text: {{text}}"), actor=actor)
+    v2 = version_create(prompt=prompt, draft=PromptContent(template="Text: {{text}}"), actor=actor)
 
     label_move(prompt=prompt, name="production", version=v1, actor=actor, expected_number=LABEL_ABSENT)
     with pytest.raises(ConflictError, match="label 'production' is on version 1 now, not on version 2"):
@@ -310,6 +311,31 @@ def test_it_moves_a_label_only_from_the_version_the_caller_expects(prompt, edito
 def test_it_records_the_api_key_that_acted(prompt, owner, team):
     key = api_key_create(team=team, name="ci", scope=ApiKeyScope.WRITE, actor=Actor.for_user(owner)).api_key
 
-    version = version_create(prompt=prompt, draft=VersionDraft(template="Key: {{text}}"), actor=Actor.for_api_key(key))
+    version = version_create(prompt=prompt, draft=PromptContent(template="Key: {{text}}"), actor=Actor.for_api_key(key))
 
     assert (version.created_by, version.created_by_api_key) == (None, key)
+
+
+def test_one_content_type_round_trips_through_a_saved_version(prompt, editor):
+    content = PromptContent(
+        template="Review: {{text}}\nSentiment:",
+        system_instruction="Answer with one word.",
+        demonstrations=(({"text": "Loved it."}, "positive"),),
+        layout="completion",
+        output_type="choice",
+        output_choices=("positive", "negative"),
+        max_tokens=4,
+    )
+
+    version = version_create(prompt=prompt, draft=content, actor=Actor.for_user(editor))
+
+    assert version.prompt_content() == content
+    assert PromptContent.from_dict(content.to_dict()).key == content.key
+    assert version.content() == content.to_dict()
+
+
+def test_content_from_user_input_names_malformed_parts_instead_of_crashing():
+    with pytest.raises(ValidationError) as caught:
+        content_from_input({"template": "{{text}}", "demonstrations": [{"inputs": {"text": "x"}}]})
+
+    assert "must be an object with exactly 'inputs' and 'output'" in caught.value.message_dict["demonstrations"][0]

@@ -6,8 +6,9 @@ import pytest
 from django.urls import reverse
 
 from accounts.actors import Actor
+from prompts.content import PromptContent
 from prompts.importers import ImportOptions
-from prompts.services import VersionDraft, dataset_version_import, prompt_create
+from prompts.services import dataset_version_import, prompt_create
 from tests.engine.engine_support import SentimentProvider
 from tests.workflows.test_optimization import _rows
 from workflows.models import EvaluationRun, JobStatus, OptimizationRun
@@ -20,7 +21,7 @@ START_EVALUATION = "admin:workflows_evaluationrun_start"
 def target(team, editor, monkeypatch):
     monkeypatch.setattr("workflows.services.provider_build", lambda **kwargs: SentimentProvider())
     actor = Actor.for_user(editor)
-    prompt = prompt_create(team=team, name="Sentiment", actor=actor, first_version=VersionDraft(template="{{text}}"))
+    prompt = prompt_create(team=team, name="Sentiment", actor=actor, first_version=PromptContent(template="{{text}}"))
     dataset_version = dataset_version_import(
         team=team,
         dataset_name="Reviews",

@@ -9,8 +9,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from accounts.actors import Actor
+from prompts.content import PromptContent
 from prompts.importers import ImportOptions
-from prompts.services import VersionDraft, dataset_version_import, prompt_create
+from prompts.services import dataset_version_import, prompt_create
 from tests.engine.engine_support import SentimentProvider
 from tests.workflows.test_optimization import _rows
 from workflows.models import EvaluationRun, JobStatus, OptimizationRun
@@ -23,7 +24,7 @@ def target(team, editor, monkeypatch):
     scripted = SentimentProvider()
     monkeypatch.setattr("workflows.services.provider_build", lambda **kwargs: scripted)
     actor = Actor.for_user(editor)
-    prompt_create(team=team, name="Sentiment", actor=actor, first_version=VersionDraft(template="{{text}}"))
+    prompt_create(team=team, name="Sentiment", actor=actor, first_version=PromptContent(template="{{text}}"))
     dataset_version_import(
         team=team,
         dataset_name="Reviews",

@@ -9,9 +9,10 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from accounts.actors import Actor
+from prompts.content import PromptContent
 from prompts.importers import ImportOptions
 from prompts.models import Layout, OutputType
-from prompts.services import VersionDraft, dataset_version_import, prompt_create
+from prompts.services import dataset_version_import, prompt_create
 
 pytestmark = pytest.mark.integration
 
@@ -31,12 +32,12 @@ def sentiment(team, editor):
         team=team,
         name="Sentiment",
         actor=Actor.for_user(editor),
-        first_version=VersionDraft(
+        first_version=PromptContent(
             template="Review: {{text}}\nSentiment:",
             layout=Layout.COMPLETION,
             output_type=OutputType.CHOICE,
             output_choices=["positive", "negative"],
-            demonstrations=[{"inputs": {"text": "Loved it."}, "output": "positive"}],
+            demonstrations=(({"text": "Loved it."}, "positive"),),
         ),
     )
     content = ("text,target,split\n" + "\n".join(f'"{t}",{label},test' for t, label in ROWS)).encode()

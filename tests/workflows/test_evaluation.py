@@ -6,8 +6,9 @@ import pytest
 
 from accounts.actors import Actor
 from promptopt.errors import InvalidInputError
+from prompts.content import PromptContent
 from prompts.importers import ImportOptions
-from prompts.services import VersionDraft, dataset_version_import, prompt_create
+from prompts.services import dataset_version_import, prompt_create
 from prompts.splits import Split
 from tests.bounded_time import within_seconds
 from workflows.evaluation_runner import evaluation_execute
@@ -51,7 +52,7 @@ def setup(team, editor):
         team=team,
         name="Sentiment",
         actor=Actor.for_user(editor),
-        first_version=VersionDraft(template="Review: {{text}}\nSentiment:"),
+        first_version=PromptContent(template="Review: {{text}}\nSentiment:"),
     )
     content = ("text,target\n" + "\n".join(f"{text},{label}" for text, label in ROWS)).encode()
     dataset_version = dataset_version_import(
@@ -176,7 +177,9 @@ def test_it_refuses_a_template_variable_the_dataset_does_not_have(setup, scripte
     from prompts.services import version_create
 
     version = version_create(
-        prompt=setup["version"].prompt, draft=VersionDraft(template="{{title}}: {{text}}"), actor=Actor.for_user(editor)
+        prompt=setup["version"].prompt,
+        draft=PromptContent(template="{{title}}: {{text}}"),
+        actor=Actor.for_user(editor),
     )
     with pytest.raises(InvalidInputError, match="template: 'title' not among the dataset's inputs"):
         evaluation_create(

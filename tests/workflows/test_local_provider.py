@@ -5,14 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from prompts.rendering import PromptSpec, render
+from prompts.content import PromptContent
+from prompts.rendering import render
 from workflows.gateway.providers.base import ProviderConfigError, ProviderRequestError
 from workflows.gateway.providers.local import LocalProvider, _load
 from workflows.gateway.types import GenerationRequest
 
 pytestmark = pytest.mark.integration
 
-SENTIMENT = PromptSpec(
+SENTIMENT = PromptContent(
     template="Review: {{text}}\nSentiment:",
     demonstrations=(({"text": "Loved every minute."}, "positive"), ({"text": "A dull, boring mess."}, "negative")),
     layout="completion",
@@ -27,7 +28,7 @@ def provider():
 
 
 def test_it_generates_text_with_token_usage(provider):
-    spec = PromptSpec(template="Question: {{q}}\nAnswer:", layout="completion")
+    spec = PromptContent(template="Question: {{q}}\nAnswer:", layout="completion")
 
     [generation] = provider.generate([GenerationRequest(prompt=render(spec, {"q": "What is 2 + 2?"}), max_tokens=8)])
 
@@ -75,7 +76,7 @@ def test_it_reuses_the_shared_prompt_prefix_without_changing_choice_scores(provi
         fresh.extend(provider.generate([GenerationRequest(prompt=render(SENTIMENT, {"text": text}))]))
 
     # In one batch, after a text generation on the same demonstrations: each call reads only what differs.
-    text_spec = PromptSpec(template=SENTIMENT.template, demonstrations=SENTIMENT.demonstrations, layout="completion")
+    text_spec = PromptContent(template=SENTIMENT.template, demonstrations=SENTIMENT.demonstrations, layout="completion")
     provider.generate([GenerationRequest(prompt=render(text_spec, {"text": "Fine."}), max_tokens=2)])
     reused = provider.generate([GenerationRequest(prompt=render(SENTIMENT, {"text": text})) for text in texts])
 
@@ -86,7 +87,7 @@ def test_it_reuses_the_shared_prompt_prefix_without_changing_choice_scores(provi
 
 
 def test_it_formats_chat_prompts_with_the_models_chat_template(provider):
-    spec = PromptSpec(template="{{q}}", system_instruction="Answer briefly.", layout="chat")
+    spec = PromptContent(template="{{q}}", system_instruction="Answer briefly.", layout="chat")
     model = _load(provider._path, context_tokens=2048, threads=2)
 
     text, separator, stops = provider._prompt_text(model, render(spec, {"q": "Hi"}))
@@ -97,7 +98,7 @@ def test_it_formats_chat_prompts_with_the_models_chat_template(provider):
 
 
 def test_it_refuses_a_prompt_longer_than_the_context(provider):
-    spec = PromptSpec(template="{{text}}", layout="completion")
+    spec = PromptContent(template="{{text}}", layout="completion")
     long_text = "word " * 3000
 
     with pytest.raises(ProviderRequestError, match="exceeds the local model's context of 2048 tokens"):

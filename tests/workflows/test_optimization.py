@@ -12,9 +12,10 @@ from django.utils import timezone
 
 from accounts.actors import Actor
 from promptopt.errors import InvalidInputError, PermissionDeniedError
+from prompts.content import PromptContent
 from prompts.importers import ImportOptions
 from prompts.models import PromptVersion, VersionSource
-from prompts.services import VersionDraft, dataset_version_import, prompt_create
+from prompts.services import dataset_version_import, prompt_create
 from tests.engine.engine_support import TEST_MARKER, SentimentProvider, WorkerKilled
 from tests.factories import SYSTEM_ACTOR
 from workflows.jobs import jobs_reap
@@ -51,7 +52,7 @@ def setup(team, editor):
         team=team,
         name="Sentiment",
         actor=Actor.for_user(editor),
-        first_version=VersionDraft(template="Classify the sentiment of this review: {{text}}"),
+        first_version=PromptContent(template="Classify the sentiment of this review: {{text}}"),
     )
     dataset_version = dataset_version_import(
         team=team,

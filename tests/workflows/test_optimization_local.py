@@ -6,8 +6,9 @@ import pytest
 
 from accounts.actors import Actor
 from accounts.services import team_create
+from prompts.content import PromptContent
 from prompts.importers import ImportOptions
-from prompts.services import VersionDraft, dataset_version_import, prompt_create
+from prompts.services import dataset_version_import, prompt_create
 from workflows.models import JobStatus
 from workflows.run_runner import run_execute
 from workflows.services import run_create
@@ -49,7 +50,7 @@ def _optimize(editor, name: str):
         team=team,
         name="Sentiment",
         actor=Actor.for_user(editor),
-        first_version=VersionDraft(
+        first_version=PromptContent(
             system_instruction="Classify the sentiment of the review as positive or negative.",
             template="{{text}}",
             max_tokens=16,

@@ -6,7 +6,8 @@ import pytest
 
 pytest.importorskip("transformers", reason="the optional ML group (requirements-ml.txt) is not installed")
 
-from prompts.rendering import PromptSpec, render
+from prompts.content import PromptContent
+from prompts.rendering import render
 from workflows.gateway.providers.base import ProviderConfigError
 from workflows.gateway.providers.local import default_model_path
 from workflows.gateway.providers.transformers_local import TransformersProvider
@@ -14,7 +15,7 @@ from workflows.gateway.types import GenerationRequest
 
 pytestmark = pytest.mark.integration
 
-SENTIMENT = PromptSpec(
+SENTIMENT = PromptContent(
     template="Review: {{text}}\nSentiment:",
     demonstrations=(({"text": "Loved every minute."}, "positive"), ({"text": "A dull, boring mess."}, "negative")),
     layout="completion",
@@ -30,7 +31,7 @@ def provider():
 
 def test_it_picks_choices_by_log_probability_and_generates_text(provider):
     choice_requests = [GenerationRequest(prompt=render(SENTIMENT, {"text": t})) for t in ("Wonderful!", "Awful.")]
-    free = PromptSpec(template="Question: {{q}}\nAnswer:", layout="completion")
+    free = PromptContent(template="Question: {{q}}\nAnswer:", layout="completion")
 
     first, second, answer = provider.generate(
         [*choice_requests, GenerationRequest(prompt=render(free, {"q": "What colour is the sky?"}), max_tokens=6)]

@@ -7,9 +7,10 @@ import os
 import pytest
 
 from accounts.actors import Actor
+from prompts.content import PromptContent
 from prompts.importers import ImportOptions
 from prompts.models import Layout, OutputType
-from prompts.services import VersionDraft, dataset_version_import, prompt_create
+from prompts.services import dataset_version_import, prompt_create
 from prompts.splits import Split
 from tests.workflows.worker_processes import wait_for, worker_process
 from workflows.models import EvaluationRun, JobStatus
@@ -30,7 +31,7 @@ def test_it_runs_a_queued_evaluation_in_a_worker_process(team, editor):
         team=team,
         name="Sentiment",
         actor=Actor.for_user(editor),
-        first_version=VersionDraft(
+        first_version=PromptContent(
             template="Review: {{text}}\nSentiment:",
             layout=Layout.COMPLETION,
             output_type=OutputType.CHOICE,

@@ -11,16 +11,16 @@ import re
 from collections import Counter
 
 import pytest
-from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 from django_q.models import Schedule, Success
 
 from accounts.actors import Actor
 from accounts.models import Role
+from prompts.content import PromptContent
 from prompts.importers import ImportOptions
 from prompts.models import Layout, OutputType, PromptVersion
-from prompts.services import VersionDraft, dataset_version_import, prompt_create
+from prompts.services import dataset_version_import, prompt_create
 from tests.factories import MembershipFactory
 from tests.workflows.worker_processes import WorkerProcess, wait_for, worker_process
 from workflows.engine.state import STEP_ORDER
@@ -118,7 +118,7 @@ def _setup(team, user) -> dict[str, object]:
         actor=Actor.for_user(user),
         # Free text, capped: the model answers in a short sentence, and 256 tokens of rambling per call would
         # make the runs minutes long on two cores without testing anything more.
-        first_version=VersionDraft(
+        first_version=PromptContent(
             template="Review: {{text}}\nSentiment:", layout=Layout.CHAT, output_type=OutputType.TEXT, max_tokens=12
         ),
     )
@@ -134,16 +134,15 @@ def _setup(team, user) -> dict[str, object]:
 
 
 def _submit(setup, **config) -> OptimizationRun:
-    """A run queued the way the web UI queues one: enqueued on django-q2 when its transaction commits."""
-    with transaction.atomic():
-        return run_create(
-            team=setup["team"],
-            version=setup["version"],
-            dataset_version=setup["dataset_version"],
-            config={**CONFIG, **config},
-            actor=Actor.for_user(setup["user"]),
-            enqueue=True,
-        )
+    """A run queued the way the API queues one: enqueued on django-q2 when run_create's transaction commits."""
+    return run_create(
+        team=setup["team"],
+        version=setup["version"],
+        dataset_version=setup["dataset_version"],
+        config={**CONFIG, **config},
+        actor=Actor.for_user(setup["user"]),
+        enqueue=True,
+    )
 
 
 def _finished(*runs: OptimizationRun) -> bool:
@@ -207,9 +206,8 @@ def test_two_workers_execute_each_of_several_runs_exactly_once(team, editor):
         workers = [first, second]
         for worker in workers:
             worker.wait_until_running()
-        # Three different searches (the seed picks minibatches), queued together as one user would.
-        with transaction.atomic():
-            runs = [_submit(setup, seed=seed) for seed in (1, 2, 3)]
+        # Three different searches (the seed picks minibatches), queued one after another as one user would.
+        runs = [_submit(setup, seed=seed) for seed in (1, 2, 3)]
         wait_for(
             lambda: _finished(*runs),
             timeout=RUN_TIMEOUT,

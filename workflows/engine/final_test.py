@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from workflows.engine.content import PromptContent
+from prompts.content import PromptContent
 from workflows.engine.data import EngineExample
 from workflows.engine.scoring import Scorer
 from workflows.engine.state import Scored

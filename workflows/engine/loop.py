@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from prompts.content import PromptContent
 from workflows.engine.config import RunConfig
-from workflows.engine.content import PromptContent
 from workflows.engine.data import EngineExample, SearchData, label_set
 from workflows.engine.scoring import Scorer, mean_score
 from workflows.engine.state import STEP_ORDER, Acceptance, CandidateState, EngineState, Scored, StepName, UsageState

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
+from prompts.content import PromptContent
 from prompts.rendering import RenderError, render
-from workflows.engine.content import PromptContent
 from workflows.engine.data import EngineExample
 from workflows.engine.state import Scored
 from workflows.gateway.gateway import Gateway
@@ -45,7 +45,7 @@ class Scorer:
 
     def infer(self, content: PromptContent, examples: Sequence[EngineExample]) -> list[Scored]:
         """The task model's output for each example, unscored; a failed or unrun call keeps its reason."""
-        spec = content.spec()
+        spec = content
         outputs: list[Scored] = []
         for start in range(0, len(examples), CHUNK_SIZE):
             if self._should_stop():

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from workflows.engine.content import PromptContent
+from prompts.content import PromptContent
 
 StepName = Literal["primary_inference", "evaluation", "proposal", "refined_inference", "second_evaluation"]
 STEP_ORDER: tuple[StepName, ...] = (

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from prompts.rendering import PromptSpec, render
+from prompts.content import PromptContent
+from prompts.rendering import render
 from workflows.gateway.types import GenerationRequest
 from workflows.metrics.base import MetricInput, MetricResult
 
@@ -45,7 +46,7 @@ class LlmJudge:
 
     def __init__(self, *, rubric: str, ask: JudgeCall) -> None:
         self._rubric = RUBRICS[rubric]
-        self._spec = PromptSpec(
+        self._spec = PromptContent(
             template=self._rubric.template,
             system_instruction=self._rubric.system_instruction,
             layout="completion",

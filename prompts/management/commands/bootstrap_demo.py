@@ -11,10 +11,11 @@ from django.core.management.base import BaseCommand, CommandParser
 from accounts.actors import Actor
 from accounts.models import Role, Team
 from accounts.services import membership_set, team_create, user_create
+from prompts.content import PromptContent
 from prompts.importers import ImportOptions
 from prompts.models import Prompt
 from prompts.selectors import label_list, version_latest
-from prompts.services import VersionDraft, dataset_version_import, label_move, prompt_create
+from prompts.services import dataset_version_import, label_move, prompt_create
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "promptopt-demo"  # noqa: S105 - a published demo login, printed for the user on purpose
@@ -56,7 +57,7 @@ class Command(BaseCommand):
                 description="Route a customer message to the team that handles it.",
                 actor=actor,
                 # A first draft as people write them: a chat instruction and free text. `make demo` optimizes it.
-                first_version=VersionDraft(
+                first_version=PromptContent(
                     system_instruction=(
                         "You route customer messages to the team that handles them: " + ", ".join(INTENTS) + "."
                     ),

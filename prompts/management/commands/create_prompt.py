@@ -9,9 +9,10 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from promptopt.errors import PromptOptError
+from prompts.content import PromptContent
 from prompts.management.commands._options import error_messages, resolve_actor, resolve_team
 from prompts.models import OutputType, Provider
-from prompts.services import VersionDraft, prompt_create
+from prompts.services import prompt_create
 
 
 def _read_text(path: Path | None, option: str) -> str:
@@ -48,11 +49,11 @@ class Command(BaseCommand):
         team = resolve_team(options["team"])
         actor = resolve_actor(options["username"], "create_prompt")
         choices = [c.strip() for c in options["choices"].split(",")] if options["choices"] else []
-        draft = VersionDraft(
+        draft = PromptContent(
             template=_read_text(options["template_file"], "--template-file"),
             system_instruction=_read_text(options["system_file"], "--system-file"),
             output_type=OutputType.CHOICE if choices else OutputType.TEXT,
-            output_choices=choices,
+            output_choices=tuple(choices),
             provider=Provider(options["provider"]),
             model_name=options["model"],
             temperature=options["temperature"],

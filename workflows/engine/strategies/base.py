@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from workflows.engine.content import Demonstration, PromptContent
+from prompts.content import Demonstration, PromptContent
 from workflows.engine.data import EngineExample
 
 

@@ -10,8 +10,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from prompts.content import PromptContent
 from prompts.placeholders import template_variables
-from workflows.engine.content import PromptContent
 from workflows.engine.strategies.base import Observation, Proposal, ProposalContext
 from workflows.engine.strategies.guards import (
     NewContents,

@@ -9,9 +9,8 @@ import random
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
+from prompts.content import LAYOUTS, Demonstration, PromptContent
 from prompts.placeholders import template_variables
-from prompts.rendering import LAYOUTS
-from workflows.engine.content import Demonstration, PromptContent
 from workflows.engine.strategies.base import HistoryEntry, Proposal, ProposalContext
 from workflows.engine.strategies.guards import NewContents
 

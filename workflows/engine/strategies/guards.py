@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from prompts.content import PromptContent
 from prompts.placeholders import PLACEHOLDER, malformed_placeholders, template_variables
 from prompts.version_validation import validate_version_content
-from workflows.engine.content import PromptContent
 from workflows.engine.strategies.base import Observation, ProposalContext
 
 # Expected outputs this short are not checked. A one- or two-character answer ("4", "B", "no") is also an

@@ -7,7 +7,7 @@ import json
 import random
 from typing import ClassVar
 
-from workflows.engine.content import PromptContent
+from prompts.content import PromptContent
 from workflows.engine.strategies.base import Observation, Proposal, ProposalContext
 from workflows.engine.strategies.critique import (
     OPTIMIZER_SYSTEM,

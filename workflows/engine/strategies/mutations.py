@@ -10,8 +10,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+from prompts.content import Demonstration, PromptContent
 from prompts.placeholders import PLACEHOLDER
-from workflows.engine.content import Demonstration, PromptContent
 from workflows.engine.strategies.base import Proposal, ProposalContext
 from workflows.engine.strategies.demos import DEFAULT_MAX_DEMOS, demo_limit, demonstration_pool, inputs_key
 from workflows.engine.strategies.guards import NewContents
