@@ -14,19 +14,19 @@ from django.utils import timezone
 
 from promptopt.errors import InvalidInputError
 from promptopt.logs import log_context
-from prompts.content import PromptContent
-from prompts.models import Example, PromptVersion
-from prompts.rendering import RenderError, render
+from prompts.models import Example
 from workflows.call_cache import TeamCallCache
+from workflows.engine.data import EngineExample
+from workflows.engine.scoring import Scorer
 from workflows.evaluation_config import EvaluationConfig, evaluation_config_parse
 from workflows.gateway.budget import Budget, Usage
-from workflows.gateway.gateway import CallResult, Gateway
+from workflows.gateway.gateway import Gateway
 from workflows.gateway.providers.base import ProviderConfigError
-from workflows.gateway.types import GenerationRequest
 from workflows.jobs import job_claim, job_heartbeat
 from workflows.metric_build import metric_build
-from workflows.metrics import Metric, MetricInput
+from workflows.metrics import Metric
 from workflows.models import EvaluationRun, JobStatus, Prediction
+from workflows.predictions import prediction_fields
 from workflows.provider_factory import model_prices, provider_build
 from workflows.stats import mean_with_interval
 
@@ -43,10 +43,6 @@ ProgressCallback = Callable[[int, int], None]
 class EvaluationOutcome:
     evaluation: EvaluationRun
     wall_seconds: float
-
-
-def prompt_spec_for(version: PromptVersion) -> PromptContent:
-    return PromptContent.from_dict(version.content())
 
 
 def _pending_examples(evaluation: EvaluationRun) -> Iterator[list[Example]]:
@@ -95,32 +91,6 @@ def _metric_for(evaluation: EvaluationRun, config: EvaluationConfig) -> tuple[Me
         return gateway
 
     return metric_build(config.metric, judge_gateway=judge_gateway), judge_gateways
-
-
-def _prediction(
-    evaluation: EvaluationRun, example: Example, result: CallResult | None, metric: Metric, error: str = ""
-) -> Prediction:
-    generation = result.generation if result is not None else None
-    prediction = Prediction(evaluation=evaluation, version=evaluation.version, example=example)
-    if generation is None:
-        prediction.error = error or (result.error if result is not None else "not run")
-        return prediction
-    scored = metric.score(
-        MetricInput(
-            output=generation.text,
-            expected=example.expected_output,
-            accepted_answers=tuple(example.accepted_answers),
-            inputs=example.inputs,
-        )
-    )
-    prediction.output = generation.text
-    prediction.score = scored.score
-    prediction.feedback = scored.feedback
-    prediction.latency_ms = generation.latency_ms
-    prediction.input_tokens = generation.input_tokens
-    prediction.output_tokens = generation.output_tokens
-    prediction.cached = result.cached if result is not None else False
-    return prediction
 
 
 def _record_usage(evaluation: EvaluationRun, before: Usage, gateways: list[Gateway]) -> Usage:
@@ -187,35 +157,31 @@ def evaluation_execute(*, evaluation_id: int, on_progress: ProgressCallback | No
 def _execute(evaluation: EvaluationRun, on_progress: ProgressCallback | None) -> EvaluationRun:
     config = evaluation_config_parse(evaluation.config)
     metric, judge_gateways = _metric_for(evaluation, config)
-    spec = prompt_spec_for(evaluation.version)
     version = evaluation.version
+    content = version.prompt_content()
     gateway = _gateway_for(evaluation, config)
     total = Example.objects.filter(version=evaluation.dataset_version, split=evaluation.split).count()
     done = Prediction.objects.filter(evaluation=evaluation).count()
     usage_so_far = Usage()
     logger.info("evaluation %s started: %s examples, %s already done", evaluation.pk, total, done)
     stopped_reason, cancelled = "", False
+    # The same scorer as an optimization run's steps and final test: one path renders, calls and scores.
+    scorer = Scorer(gateway=gateway, metric=metric, seed=config.seed)
     for chunk in _pending_examples(evaluation):
-        requests: list[GenerationRequest] = []
-        render_errors: dict[int, str] = {}
-        for index, example in enumerate(chunk):
-            try:
-                prompt = render(spec, example.inputs, example_label=f"row {example.position}")
-            except RenderError as error:
-                render_errors[index] = str(error)
-                continue
-            requests.append(
-                GenerationRequest(
-                    prompt=prompt, temperature=version.temperature, max_tokens=version.max_tokens, seed=config.seed
-                )
+        examples = [
+            EngineExample(
+                id=example.pk,
+                inputs=example.inputs,
+                expected=example.expected_output,
+                accepted_answers=tuple(example.accepted_answers),
+                label=f"row {example.position}",
             )
-        renderable = [i for i in range(len(chunk)) if i not in render_errors]
-        results = gateway.run(requests)
-        result_for = dict(zip(renderable, results, strict=True))
+            for example in chunk
+        ]
         predictions = [
-            _prediction(evaluation, example, result_for.get(i), metric, render_errors.get(i, ""))
-            for i, example in enumerate(chunk)
-            if not (result_for.get(i) is not None and result_for[i].not_run)
+            Prediction(evaluation=evaluation, version=version, example_id=item.example_id, **prediction_fields(item))
+            for item in scorer.score(content, examples)
+            if not item.not_run
         ]
         with transaction.atomic():
             # ignore_conflicts: a lapsed lease may let a second worker write the same chunk; keep one row.

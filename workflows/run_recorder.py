@@ -11,9 +11,10 @@ from django.utils import timezone
 from prompts.content import PromptContent
 from workflows.engine.loop import StepRecord
 from workflows.engine.scoring import SearchCancelled
-from workflows.engine.state import STEP_ORDER, EngineState, Scored, StepName
+from workflows.engine.state import STEP_ORDER, EngineState, StepName
 from workflows.jobs import job_still_held
 from workflows.models import Candidate, Iteration, IterationStep, OptimizationRun, Prediction, StepStatus
+from workflows.predictions import prediction_fields
 
 
 class StepListener(Protocol):
@@ -22,19 +23,6 @@ class StepListener(Protocol):
 
 class LeaseLost(Exception):
     """Another worker took the run over (this one was presumed dead): stop without writing anything."""
-
-
-def prediction_fields(scored: Scored) -> dict[str, object]:
-    return {
-        "output": scored.output,
-        "score": scored.score,
-        "feedback": scored.feedback,
-        "error": scored.error[:2000],
-        "latency_ms": scored.latency_ms,
-        "input_tokens": scored.input_tokens,
-        "output_tokens": scored.output_tokens,
-        "cached": scored.cached,
-    }
 
 
 class RunRecorder:

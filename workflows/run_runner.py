@@ -47,10 +47,11 @@ from workflows.models import (
     Prediction,
     StepStatus,
 )
+from workflows.predictions import prediction_fields
 from workflows.provider_factory import model_prices, provider_build, task_model_for, vertex_settings
 from workflows.run_budget import UsageMeter, final_budget, held_out_reserve_calls, search_budget
 from workflows.run_data import held_out_examples_load, search_data_load
-from workflows.run_recorder import LeaseLost, RunRecorder, prediction_fields
+from workflows.run_recorder import LeaseLost, RunRecorder
 from workflows.run_report import report_build
 
 logger = logging.getLogger("promptopt.optimization")

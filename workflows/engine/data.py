@@ -17,6 +17,7 @@ class EngineExample:
     inputs: Mapping[str, str]
     expected: str
     accepted_answers: tuple[str, ...] = ()
+    label: str = ""  # how errors name the example (e.g. "row 12"); its id when blank
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,7 @@ class Scorer:
             renderable: list[EngineExample] = []
             for example in chunk:
                 try:
-                    prompt = render(spec, example.inputs, example_label=str(example.id))
+                    prompt = render(spec, example.inputs, example_label=example.label or str(example.id))
                 except RenderError as error:
                     outputs.append(Scored(example_id=example.id, error=str(error)))
                     continue
@@ -69,7 +69,7 @@ class Scorer:
                 generation = result.generation
                 if generation is None:
                     reason = f"not run: {result.error}" if result.not_run else result.error
-                    outputs.append(Scored(example_id=example.id, error=reason or "no output"))
+                    outputs.append(Scored(example_id=example.id, error=reason or "no output", not_run=result.not_run))
                     continue
                 outputs.append(
                     Scored(

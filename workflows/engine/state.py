@@ -30,6 +30,8 @@ class Scored(BaseModel):
     input_tokens: int = 0
     output_tokens: int = 0
     latency_ms: int = 0
+    # A budget stopped the work before the call was sent: nothing to record, and a resumed job does it then.
+    not_run: bool = False
 
 
 class CandidateState(BaseModel):
