@@ -23,19 +23,26 @@ $(VENV)/.dev-installed: requirements.txt requirements-models.txt requirements-ml
 	$(BIN)/pip install --quiet -r requirements-ml.txt
 	touch $@ $(VENV)/.runtime-installed
 
+# The web UI's charts: Chart.js from npm (package-lock.json pins it), served by the app from node_modules.
+node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "make: npm is missing. The web UI's charts (Chart.js) are installed with npm;" \
+		"install Node.js 18+ and npm (Debian/Ubuntu: apt-get install -y npm), then run make again." >&2; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 ## demo: set up, create the demo objects, then optimize the demo prompt on the embedded model and print the report
-demo: $(VENV)/.runtime-installed
+demo: $(VENV)/.runtime-installed node_modules/.installed
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py bootstrap_demo
 	LOG_LEVEL=WARNING $(BIN)/python manage.py optimize --team demo --prompt support-intent:production \
 		--dataset support-intents --seed 0 --json var/demo-report.json
 
 ## test: set up and run the whole test suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set)
-test: $(VENV)/.dev-installed
+test: $(VENV)/.dev-installed node_modules/.installed
 	$(BIN)/pytest
 
 ## lint: ruff (lint + format), mypy strict, Django system checks, no missing migrations
-lint: $(VENV)/.dev-installed
+lint: $(VENV)/.dev-installed node_modules/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -47,7 +54,7 @@ check: lint test
 
 ## run: web server and background worker together; Ctrl-C stops both
 # The worker is stopped with SIGINT: django-q2's SIGTERM handling can hang (django-q2 issue 346).
-run: $(VENV)/.runtime-installed
+run: $(VENV)/.runtime-installed node_modules/.installed
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py qcluster & worker=$$!; \
@@ -56,4 +63,4 @@ run: $(VENV)/.runtime-installed
 		--access-logformat '%(h)s "%(r)s" %(s)s %(b)s %(M)sms [request=%({x-request-id}o)s]'
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules staticfiles .pytest_cache .mypy_cache .ruff_cache

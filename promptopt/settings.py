@@ -148,7 +148,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "admin:login"
+LOGIN_URL = "ui:sign_in"
+LOGIN_REDIRECT_URL = "ui:home"
+LOGOUT_REDIRECT_URL = "ui:sign_in"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = ENV.TIME_ZONE
@@ -157,7 +159,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+# Chart.js comes from npm (package.json, installed by `make`), served by the app itself: no CDN, no copy in git.
+STATICFILES_DIRS = [BASE_DIR / "static", ("vendor/chartjs", BASE_DIR / "node_modules" / "chart.js" / "dist")]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -258,6 +261,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 API_KEY_PEPPER = ENV.secret("API_KEY_PEPPER")
 DATASET_MAX_BYTES = ENV.DATASET_MAX_BYTES
 DATASET_MAX_ROWS = ENV.DATASET_MAX_ROWS
+# Files between the web UI's upload steps (preview and column mapping, then import).
+UPLOAD_STAGING_DIR = ENV.DATA_DIR / "uploads"
 
 # Model providers (see workflows/provider_factory.py). Prices are USD per million tokens, for budgets.
 LOCAL_MODEL_PATH = ENV.LOCAL_MODEL_PATH

@@ -1,15 +1,14 @@
-"""Root URL configuration: the admin, the health check, and (later) the web UI and versioned API."""
+"""Root URL configuration: the versioned API, the admin, the health check and the web UI."""
 
 from django.contrib import admin
 from django.urls import include, path, re_path
-from django.views.generic import RedirectView
 
 from promptopt.views import api_not_found, health
 
 admin.site.site_header = "PromptOpt administration"
 admin.site.site_title = "PromptOpt"
 admin.site.index_title = "Prompts, datasets and optimization runs"
-admin.site.site_url = None  # no "View site" link until the web UI exists; "/" leads to the admin meanwhile
+admin.site.site_url = "/"  # "View site" leads to the web UI
 
 urlpatterns = [
     # The version is part of the path; DRF's URLPathVersioning refuses any but v1 with a problem-details 404.
@@ -17,5 +16,5 @@ urlpatterns = [
     re_path(r"^api/", api_not_found),
     path("admin/", admin.site.urls),
     path("healthz", health, name="health"),
-    path("", RedirectView.as_view(pattern_name="admin:index"), name="home"),
+    path("", include("promptopt.ui_urls")),
 ]

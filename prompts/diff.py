@@ -7,6 +7,7 @@ diff, the web UI and a run's report show the same thing.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -55,3 +56,54 @@ def changed_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[
         for name in CONTENT_FIELDS
         if before.get(name) != after.get(name)
     ]
+
+
+@dataclass(frozen=True)
+class Segment:
+    text: str
+    changed: bool
+
+
+@dataclass(frozen=True)
+class SideBySideRow:
+    """One row of a side-by-side diff: a line of each version (None where one side has no line)."""
+
+    kind: str  # "same", "changed", "removed" or "added"
+    before: tuple[Segment, ...] | None
+    after: tuple[Segment, ...] | None
+
+
+_WORDS = re.compile(r"\s+|\w+|[^\w\s]")
+
+
+def _word_segments(before: str, after: str) -> tuple[tuple[Segment, ...], tuple[Segment, ...]]:
+    """Two changed lines split into words, each side's words marked where they differ from the other's."""
+    old, new = _WORDS.findall(before), _WORDS.findall(after)
+    left: list[Segment] = []
+    right: list[Segment] = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
+        if i2 > i1:
+            left.append(Segment("".join(old[i1:i2]), tag != "equal"))
+        if j2 > j1:
+            right.append(Segment("".join(new[j1:j2]), tag != "equal"))
+    return tuple(left), tuple(right)
+
+
+def side_by_side(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[SideBySideRow]:
+    """The two versions' readable lines aligned; changed lines paired and marked word by word."""
+    old, new = prompt_as_text(before), prompt_as_text(after)
+    rows: list[SideBySideRow] = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
+        if tag == "equal":
+            rows += [SideBySideRow("same", (Segment(line, False),), (Segment(line, False),)) for line in old[i1:i2]]
+            continue
+        removed, added = old[i1:i2], new[j1:j2]
+        for index in range(max(len(removed), len(added))):
+            if index < len(removed) and index < len(added):
+                left, right = _word_segments(removed[index], added[index])
+                rows.append(SideBySideRow("changed", left, right))
+            elif index < len(removed):
+                rows.append(SideBySideRow("removed", (Segment(removed[index], True),), None))
+            else:
+                rows.append(SideBySideRow("added", None, (Segment(added[index], True),)))
+    return rows

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -750,3 +751,60 @@ def _parse_jsonl(text: str, options: ImportOptions, problems: _Problems) -> Pars
         file_format="jsonl",
         dropped_duplicates=tuple(rows.dropped_duplicates),
     )
+
+
+@dataclass(frozen=True)
+class FilePreview:
+    """The first rows of an uploaded file, for choosing how to map its columns before importing it."""
+
+    file_format: str
+    columns: tuple[str, ...]  # CSV header cells; JSONL keys of the first rows, nested ones as dotted paths
+    rows: tuple[dict[str, str], ...]
+    row_count: int  # records in the whole file (non-empty lines for JSONL)
+
+
+def _flattened(obj: Mapping[str, object], prefix: str = "") -> dict[str, object]:
+    flat: dict[str, object] = {}
+    for key, value in obj.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat |= _flattened(value, prefix=f"{path}.")
+        else:
+            flat[path] = value
+    return flat
+
+
+def _preview_text(value: object) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def preview_dataset_file(
+    *, file_name: str, content: bytes, max_bytes: int, delimiter: str = ",", rows: int = 10
+) -> FilePreview:
+    """The columns and first rows, read leniently (a bad row further down is the import's to report); raises
+    DatasetFileError when the file cannot be read at all (format, encoding, size, nothing in it)."""
+    problems = _Problems()
+    if len(content) > max_bytes:
+        problems.add(None, None, f"file is {len(content):,} bytes; the limit is {max_bytes:,} bytes")
+        raise problems.refuse()
+    file_format = _resolve_format(file_name, None, problems)
+    text = _decode(content.removeprefix(_UTF8_BOM), problems)
+    if file_format is None or text is None:
+        raise problems.refuse()
+    if file_format == "csv":
+        records = _csv_records(text, delimiter, problems)
+        if not records:
+            problems.add(None, None, "file is empty" if not problems.items else "no readable CSV record")
+            raise problems.refuse()
+        header = tuple(records[0][1])
+        shown = tuple(dict(zip(header, cells, strict=False)) for _, cells in records[1 : rows + 1])
+        return FilePreview("csv", header, shown, len(records) - 1)
+    objects = _jsonl_objects("\n".join(text.split("\n")[: rows * 4]), problems)[:rows]
+    if not objects:
+        if not problems.items:
+            problems.add(None, None, "file is empty")
+        raise problems.refuse()
+    flat_rows = [_flattened(obj) for _, obj in objects]
+    columns = tuple(dict.fromkeys(path for flat in flat_rows for path in flat))
+    shown = tuple({path: _preview_text(value) for path, value in flat.items()} for flat in flat_rows)
+    return FilePreview("jsonl", columns, shown, sum(1 for line in text.split("\n") if line.strip()))

@@ -75,13 +75,14 @@ class RunRecorder:
             step = IterationStep.objects.get(iteration=iteration, kind=record.step)
             step.status = StepStatus.SKIPPED if record.skipped else StepStatus.SUCCEEDED
             step.finished_at = now
-            step.summary = record.summary
+            usage = state.usage
+            # The calls spent when the step ended: the run page plots best-so-far against them.
+            step.summary = {**record.summary, "calls_after": usage.calls}
             step.save(update_fields=["status", "finished_at", "summary"])
             self._write_predictions(step, record)
             if record.step == "second_evaluation":
                 Iteration.objects.filter(pk=iteration.pk).update(status=StepStatus.SUCCEEDED, finished_at=now)
             done = (record.iteration - 1) * len(STEP_ORDER) + STEP_ORDER.index(record.step) + 1
-            usage = state.usage
             OptimizationRun.objects.filter(pk=self._run.pk).update(
                 checkpoint=state.model_dump(mode="json"),
                 progress=min(0.95, done / self._total_steps),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TypeVar
 
 from django.db import transaction
@@ -17,8 +18,8 @@ from prompts.placeholders import template_variables
 from prompts.rendering import RenderError, render
 from prompts.splits import Split
 from prompts.version_validation import validate_version_content
-from workflows.engine.config import run_config_parse
-from workflows.engine.estimate import run_estimate
+from workflows.engine.config import RunConfig, run_config_parse
+from workflows.engine.estimate import RunEstimate, run_estimate
 from workflows.engine.strategies.registry import strategies_build
 from workflows.evaluation_config import evaluation_config_parse
 from workflows.models import EvaluationRun, JobStatus, OptimizationRun
@@ -187,20 +188,19 @@ def _prompt_tokens_estimate(version: PromptVersion, dataset_version: DatasetVers
     return max(1, len(rendered.completion_text) // 4)
 
 
-def run_create(
-    *,
-    team: Team,
-    version: PromptVersion,
-    dataset_version: DatasetVersion,
-    config: dict[str, object],
-    actor: Actor,
-    enqueue: bool = True,
-) -> OptimizationRun:
-    """Validate a run completely before any model call, estimate its cost, then queue it (after commit).
+@dataclass(frozen=True)
+class RunPlan:
+    """A run that passed every check: its parsed config and the estimate shown before it is confirmed."""
 
-    Validation, the provider probes and the estimate happen before the write transaction opens.
-    `enqueue=False` leaves it queued for a foreground runner (the `optimize` command) to claim.
-    """
+    config: RunConfig
+    estimate: RunEstimate
+
+
+def run_plan(
+    *, team: Team, version: PromptVersion, dataset_version: DatasetVersion, config: dict[str, object], actor: Actor
+) -> RunPlan:
+    """Everything `run_create` checks before it writes (config, providers reachable, strategies, data), and
+    the estimate of calls, tokens and cost; nothing is written, so the web UI shows it before confirmation."""
     ensure_can_write(actor, team)
     _check_same_team(team, version, dataset_version)
     _check_baseline_content(version)
@@ -237,13 +237,31 @@ def run_create(
         prompt_tokens=_prompt_tokens_estimate(version, dataset_version),
         price=model_prices().get(model_name),
     )
+    return RunPlan(config=parsed, estimate=estimate)
+
+
+def run_create(
+    *,
+    team: Team,
+    version: PromptVersion,
+    dataset_version: DatasetVersion,
+    config: dict[str, object],
+    actor: Actor,
+    enqueue: bool = True,
+) -> OptimizationRun:
+    """Validate a run completely before any model call, estimate its cost, then queue it (after commit).
+
+    Validation, the provider probes and the estimate (`run_plan`) happen before the write transaction opens.
+    `enqueue=False` leaves it queued for a foreground runner (the `optimize` command) to claim.
+    """
+    plan = run_plan(team=team, version=version, dataset_version=dataset_version, config=config, actor=actor)
     run = OptimizationRun(
         team=team,
         prompt=version.prompt,
         baseline_version=version,
         dataset_version=dataset_version,
-        config=parsed.model_dump(mode="json"),
-        estimate=estimate.as_dict(),
+        config=plan.config.model_dump(mode="json"),
+        estimate=plan.estimate.as_dict(),
         created_by=actor.audit_user,
         created_by_api_key=actor.audit_api_key,
     )

@@ -73,7 +73,7 @@ def test_it_logs_inside_a_request_with_that_requests_id(db, rf):
     assert seen == [response["X-Request-ID"]]
 
 
-def test_it_sends_the_site_root_to_the_admin_for_now(db):
+def test_it_sends_the_site_root_to_the_web_uis_sign_in(db):
     response = Client().get("/")
 
-    assert (response.status_code, response["Location"]) == (302, "/admin/")
+    assert (response.status_code, response["Location"]) == (302, "/sign-in/?next=/")

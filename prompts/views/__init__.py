@@ -1,0 +1,1 @@
+"""Web UI pages for prompts and datasets."""

@@ -1,0 +1,1 @@
+"""Web UI pages for the dashboard, runs, evaluations, comparisons and the playground."""
