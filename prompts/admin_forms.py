@@ -11,7 +11,8 @@ from django.db.models import QuerySet
 from accounts.models import Team
 from promptopt.form_fields import LimitedJSONField
 from prompts.content import CONTENT_FIELDS, PromptContent
-from prompts.importers import DatasetFileError, ImportOptions, parse_split_map
+from prompts.form_fields import ChoicesField, SplitMapField, parse_choices
+from prompts.importers import ImportOptions
 from prompts.models import (
     Dataset,
     OutputType,
@@ -20,31 +21,8 @@ from prompts.models import (
     PromptVersion,
 )
 from prompts.services import content_from_input
-from prompts.splits import Split
 
 DEFAULT_LABEL = "production"
-
-
-def parse_choices(text: str) -> list[str]:
-    """`positive, negative` → ["positive", "negative"]; blanks between commas are dropped."""
-    return [choice.strip() for choice in text.split(",") if choice.strip()]
-
-
-class ChoicesField(forms.CharField):
-    """Output choices typed as one comma-separated line."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("required", False)
-        kwargs.setdefault("help_text", "Comma-separated answers, e.g. positive, negative.")
-        super().__init__(**kwargs)
-
-    def prepare_value(self, value: Any) -> Any:
-        if isinstance(value, list | tuple):
-            return ", ".join(str(choice) for choice in value)
-        return value
-
-    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
-        return parse_choices(super().to_python(value) or "")
 
 
 class PromptAddForm(forms.ModelForm[Prompt]):
@@ -133,9 +111,8 @@ class DatasetImportForm(forms.Form):
     split_field = forms.CharField(
         required=False, help_text="Column with train/validation/test (JSONL: a dotted path such as meta.split)."
     )
-    split_map = forms.CharField(
-        required=False,
-        help_text="Map uploaded split values, e.g. induce=train+validation,execute=test; null=… maps rows without one.",
+    split_map = SplitMapField(
+        help_text="Map uploaded split values, e.g. induce=train+validation,execute=test; null=… maps rows without one."
     )
     drop_duplicates = forms.BooleanField(
         required=False, help_text="Keep only the first of identical rows instead of refusing the file."
@@ -147,13 +124,6 @@ class DatasetImportForm(forms.Form):
         team_field = self.fields["team"]
         assert isinstance(team_field, forms.ModelChoiceField)  # noqa: S101 - narrows the type for mypy
         team_field.queryset = teams
-
-    def clean_split_map(self) -> dict[str, tuple[Split, ...]]:
-        text: str = self.cleaned_data["split_map"]
-        try:
-            return parse_split_map(text) if text.strip() else {}
-        except DatasetFileError as error:
-            raise forms.ValidationError([str(problem) for problem in error.problems]) from error
 
     def import_options(self, *, max_bytes: int, max_rows: int) -> ImportOptions:
         data = self.cleaned_data

@@ -8,9 +8,9 @@ from django import forms
 
 from promptopt.form_fields import LimitedJSONField
 from promptopt.input_limits import MAX_SEED
-from prompts.admin_forms import ChoicesField
 from prompts.content import CONTENT_FIELDS, PromptContent
-from prompts.importers import DatasetFileError, FilePreview, ImportOptions, parse_split_map
+from prompts.form_fields import ChoicesField, SplitMapField
+from prompts.importers import FilePreview, ImportOptions
 from prompts.models import PromptVersion
 from prompts.services import SplitSettings, content_from_input
 from prompts.splits import DEFAULT_RATIOS, Split
@@ -95,11 +95,7 @@ class DatasetMappingForm(forms.Form):
     )
     split_field = forms.ChoiceField(required=False, label="Split column")
     answers_field = forms.ChoiceField(required=False, label="Accepted answers column")
-    split_map = forms.CharField(
-        required=False,
-        max_length=2000,
-        help_text="Map the file's split values, e.g. induce=train+validation,execute=test.",
-    )
+    split_map = SplitMapField(help_text="Map the file's split values, e.g. induce=train+validation,execute=test.")
     train = forms.FloatField(min_value=0, initial=DEFAULT_RATIOS[Split.TRAIN], label="Train share")
     validation = forms.FloatField(min_value=0, initial=DEFAULT_RATIOS[Split.VALIDATION], label="Validation share")
     test = forms.FloatField(min_value=0, initial=DEFAULT_RATIOS[Split.TEST], label="Test share")
@@ -122,13 +118,6 @@ class DatasetMappingForm(forms.Form):
                 break
         else:
             self.fields["target_field"].initial = columns[-1] if columns else None
-
-    def clean_split_map(self) -> dict[str, tuple[Split, ...]]:
-        text: str = self.cleaned_data["split_map"]
-        try:
-            return parse_split_map(text) if text.strip() else {}
-        except DatasetFileError as error:
-            raise forms.ValidationError([str(problem) for problem in error.problems]) from error
 
     def import_options(self, *, max_bytes: int, max_rows: int) -> ImportOptions:
         data = self.cleaned_data

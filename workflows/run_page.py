@@ -219,6 +219,20 @@ def _keep(row: ExampleRow, show: str) -> bool:
     return True
 
 
+def _example_row(prediction: Prediction, earlier: Prediction | None = None) -> ExampleRow:
+    return ExampleRow(
+        position=prediction.example.position,
+        inputs=prediction.example.inputs,
+        expected=prediction.example.expected_output,
+        before_output=earlier.output if earlier else None,
+        before_score=earlier.score if earlier else None,
+        output=prediction.output,
+        score=prediction.score,
+        feedback=prediction.feedback,
+        error=prediction.error,
+    )
+
+
 def _predictions(rows: QuerySet[Prediction]) -> dict[int, Prediction]:
     return {prediction.example_id: prediction for prediction in rows.select_related("example")}
 
@@ -229,18 +243,7 @@ def paired_examples(before: EvaluationRun | None, after: EvaluationRun, *, show:
     before_rows = _predictions(Prediction.objects.filter(evaluation=before)) if before is not None else {}
     rows = []
     for example_id, prediction in sorted(after_rows.items(), key=lambda item: item[1].example.position):
-        earlier = before_rows.get(example_id)
-        row = ExampleRow(
-            position=prediction.example.position,
-            inputs=prediction.example.inputs,
-            expected=prediction.example.expected_output,
-            before_output=earlier.output if earlier else None,
-            before_score=earlier.score if earlier else None,
-            output=prediction.output,
-            score=prediction.score,
-            feedback=prediction.feedback,
-            error=prediction.error,
-        )
+        row = _example_row(prediction, before_rows.get(example_id))
         if _keep(row, show):
             rows.append(row)
     return rows
@@ -258,17 +261,7 @@ def latest_step_examples(run: OptimizationRun, *, show: str = "all") -> tuple[It
         return None, []
     rows = []
     for prediction in Prediction.objects.filter(step=step).select_related("example").order_by("example__position"):
-        row = ExampleRow(
-            position=prediction.example.position,
-            inputs=prediction.example.inputs,
-            expected=prediction.example.expected_output,
-            before_output=None,
-            before_score=None,
-            output=prediction.output,
-            score=prediction.score,
-            feedback=prediction.feedback,
-            error=prediction.error,
-        )
+        row = _example_row(prediction)
         if _keep(row, show):
             rows.append(row)
     return step, rows

@@ -5,42 +5,24 @@ through an API key."""
 
 from __future__ import annotations
 
-import json
-import os
-
 import httpx
 import pytest
 
 from accounts.models import Role
 from tests.factories import MembershipFactory, UserFactory
-from tests.shared_data import BENCHMARKS
-from tests.workflows.worker_processes import wait_for, worker_process
+from tests.shared_data import ape_sentiment_sample, needs_ape_sentiment
+from tests.workflows.worker_processes import needs_postgres_and_redis, wait_for, worker_process
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not os.environ.get("DATABASE_URL", "").startswith("postgres") or not os.environ.get("REDIS_URL"),
-        reason="a worker process needs PostgreSQL and Redis",
-    ),
-    pytest.mark.skipif(
-        not (BENCHMARKS / "ape__sentiment.jsonl").exists(),
-        reason="the shared benchmarks are not beside the project (set SHARED_BENCHMARKS)",
-    ),
+    needs_postgres_and_redis,
+    needs_ape_sentiment,
 ]
 
-BENCHMARK = BENCHMARKS / "ape__sentiment.jsonl"
 PASSWORD = "a long enough secret"
 # One worker process and one llama.cpp thread: the live server shares the machine's two cores.
 WORKER_ENV = {"WORKERS": "1", "LOCAL_THREADS": "1"}
-
-
-def _benchmark_sample() -> bytes:
-    """The task's first 24 "induce" rows (for train and validation) and 12 "execute" rows (its test rows)."""
-    rows = [json.loads(line) for line in BENCHMARK.read_text(encoding="utf-8").splitlines() if line.strip()]
-    induce = [row for row in rows if row["meta"]["split"] == "induce"][:24]
-    execute = [row for row in rows if row["meta"]["split"] == "execute"][:12]
-    return "".join(json.dumps(row) + "\n" for row in induce + execute).encode()
 
 
 def test_a_client_optimizes_compares_promotes_and_resolves_a_prompt_over_http(live_server, team):
@@ -58,7 +40,7 @@ def test_a_client_optimizes_compares_promotes_and_resolves_a_prompt_over_http(li
     uploaded = api.post(
         "/datasets/",
         data={"name": "APE sentiment", "split_map": "induce=train+validation,execute=test"},
-        files={"file": ("ape__sentiment.jsonl", _benchmark_sample())},
+        files={"file": ("ape__sentiment.jsonl", ape_sentiment_sample())},
     )
     assert uploaded.status_code == 201, uploaded.text
     assert uploaded.json()["version"]["split_counts"]["test"] == 12
@@ -142,7 +124,7 @@ def test_the_admin_and_the_command_line_start_work_that_a_worker_finishes(client
         team=team,
         dataset_name="APE sentiment",
         file_name="ape__sentiment.jsonl",
-        content=_benchmark_sample(),
+        content=ape_sentiment_sample(),
         options=ImportOptions(split_map=parse_split_map("induce=train+validation,execute=test")),
         actor=actor,
     ).version

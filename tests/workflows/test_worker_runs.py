@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 from collections import Counter
 
@@ -22,7 +21,7 @@ from prompts.importers import ImportOptions
 from prompts.models import Layout, OutputType, PromptVersion
 from prompts.services import dataset_version_import, prompt_create
 from tests.factories import MembershipFactory
-from tests.workflows.worker_processes import WorkerProcess, wait_for, worker_process
+from tests.workflows.worker_processes import WorkerProcess, needs_postgres_and_redis, wait_for, worker_process
 from workflows.engine.state import STEP_ORDER
 from workflows.models import (
     EvaluationRun,
@@ -39,11 +38,7 @@ from workflows.tasks import jobs_reap_task
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.django_db(transaction=True),
-    # Workers are other processes: they need a database server they can reach and a broker they share.
-    pytest.mark.skipif(
-        not os.environ.get("DATABASE_URL", "").startswith("postgres") or not os.environ.get("REDIS_URL"),
-        reason="worker processes need PostgreSQL and Redis",
-    ),
+    needs_postgres_and_redis,
 ]
 
 CONFIG = {

@@ -13,11 +13,18 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
+import pytest
 from django.db import connection
 
 from promptopt.env import BASE_DIR
 
 T = TypeVar("T")
+
+# Workers are other processes: they need a database server they can reach and a broker they share.
+needs_postgres_and_redis = pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith("postgres") or not os.environ.get("REDIS_URL"),
+    reason="worker processes need PostgreSQL and Redis",
+)
 
 # What django-q2 logs once the sentinel has started the pusher, the monitor and every worker.
 CLUSTER_RUNNING = re.compile(r"Q Cluster [\w-]+ (\[\S+\] )?running\.")

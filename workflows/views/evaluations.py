@@ -15,10 +15,11 @@ from promptopt.input_limits import parse_id
 from promptopt.ui import TeamRequest, add_service_error, page, paginate, require_write, team_page
 from prompts.splits import Split
 from workflows.forms import EvaluationStartForm
-from workflows.models import EvaluationRun, JobStatus
+from workflows.models import EvaluationRun
 from workflows.run_page import EXAMPLE_FILTERS, confusion_matrix, elapsed_seconds, paired_examples
 from workflows.selectors import evaluation_list_visible_to
 from workflows.services import evaluation_cancel, evaluation_create
+from workflows.views.runs import job_list_page
 
 
 def _evaluation(request: TeamRequest, evaluation_id: int) -> EvaluationRun:
@@ -35,13 +36,8 @@ def _evaluation(request: TeamRequest, evaluation_id: int) -> EvaluationRun:
 
 @team_page
 def evaluation_list(request: TeamRequest) -> HttpResponse:
-    status = request.GET.get("status", "")
     rows = evaluation_list_visible_to(actor=request.actor).filter(team=request.team)
-    if status in JobStatus.values:
-        rows = rows.filter(status=status)
-    rows = rows.order_by("-created_at", "-pk")
-    context = {"evaluations": paginate(request, rows), "status": status, "statuses": JobStatus.choices}
-    return page(request, "ui/evaluations/list.html", context)
+    return job_list_page(request, rows, template="ui/evaluations/list.html", name="evaluations")
 
 
 @team_page

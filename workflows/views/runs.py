@@ -7,6 +7,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -55,13 +56,17 @@ def _run(request: TeamRequest, run_id: int) -> OptimizationRun:
 
 @team_page
 def run_list(request: TeamRequest) -> HttpResponse:
-    status = request.GET.get("status", "")
     rows = run_list_visible_to(actor=request.actor).filter(team=request.team).defer("checkpoint", "report")
+    return job_list_page(request, rows, template="ui/runs/list.html", name="runs")
+
+
+def job_list_page(request: TeamRequest, rows: QuerySet[Any], *, template: str, name: str) -> HttpResponse:
+    """Runs or evaluations, newest first, one page of them, filtered by ?status= when it names one."""
+    status = request.GET.get("status", "")
     if status in JobStatus.values:
         rows = rows.filter(status=status)
     rows = rows.order_by("-created_at", "-pk")
-    context = {"runs": paginate(request, rows), "status": status, "statuses": JobStatus.choices}
-    return page(request, "ui/runs/list.html", context)
+    return page(request, template, {name: paginate(request, rows), "status": status, "statuses": JobStatus.choices})
 
 
 @team_page

@@ -96,4 +96,4 @@ class Command(BaseCommand):
             f"version {dataset_version.number}: {dataset_version.row_count} examples ({counts})"
             f"{'' if imported.created else ' (already present)'}"
         )
-        self.stdout.write("  next:     make run, then open http://127.0.0.1:8000/admin/ and sign in as the demo user")
+        self.stdout.write("  next:     make run, then open http://127.0.0.1:8000/ and sign in as the demo user")
