@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
@@ -47,3 +48,12 @@ class LimitedJSONField(forms.JSONField):
             return self._parse(data)
         except forms.ValidationError:
             return InvalidJSONInput(data)
+
+    def prepare_value(self, value: Any) -> Any:
+        # An empty optional box stays empty rather than showing the word "null"; lists and objects are shown
+        # indented, one item a line, so a person can edit them.
+        if value is None:
+            return ""
+        if isinstance(value, list | dict):
+            return json.dumps(value, ensure_ascii=False, indent=2, cls=self.encoder)
+        return super().prepare_value(value)

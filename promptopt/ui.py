@@ -10,8 +10,10 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
@@ -37,12 +39,26 @@ class TeamRequest(HttpRequest):
     can_write: bool
 
 
+def _signed_out_htmx(request: HttpRequest) -> HttpResponse | None:
+    """A poll or partial request after the session ended: the whole page goes to sign-in (a plain redirect
+    would swap the sign-in form into the part being updated)."""
+    if request.user.is_authenticated or not request.headers.get("HX-Request"):
+        return None
+    current = request.headers.get("HX-Current-URL", "")
+    response = HttpResponse(status=204)
+    response["HX-Redirect"] = redirect_to_login(urlsplit(current).path or request.path).url
+    return response
+
+
 def team_page(view: View) -> View:
     """Signed in, and the URL's team visible to the person (404 otherwise, as for a team that does not exist)."""
 
+    def signed_in_first(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return _signed_out_htmx(request) or protected(request, *args, **kwargs)
+
     @login_required
     @functools.wraps(view)
-    def wrapped(request: HttpRequest, team: str, *args: Any, **kwargs: Any) -> HttpResponse:
+    def protected(request: HttpRequest, team: str, *args: Any, **kwargs: Any) -> HttpResponse:
         actor = Actor.for_user(request.user)
         try:
             found = team_get(actor=actor, slug=team)
@@ -53,7 +69,7 @@ def team_page(view: View) -> View:
         request.can_write = actor.can_write(found)  # type: ignore[attr-defined]
         return view(request, *args, **kwargs)
 
-    return wrapped
+    return functools.wraps(view)(signed_in_first)
 
 
 def require_write(request: TeamRequest) -> None:
@@ -64,15 +80,24 @@ def require_write(request: TeamRequest) -> None:
         )
 
 
-def page(request: HttpRequest, template: str, context: dict[str, Any] | None = None, status: int = 200) -> HttpResponse:
-    """Render a UI page with what every page's frame needs: the team, the team switcher, the write flag."""
-    actor: Actor = getattr(request, "actor", None) or Actor.for_user(request.user)
-    frame = {
+def ui_frame(request: HttpRequest) -> dict[str, Any]:
+    """Context processor: what every page's frame needs, on every page (error pages and Django's auth views
+    too): the team of the URL, the teams for the switcher (a lazy queryset: pages that do not show it, such
+    as the admin's, never query it), and whether the person may write there."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    actor: Actor = getattr(request, "actor", None) or Actor.for_user(user)
+    return {
         "team": getattr(request, "team", None),
         "teams": team_list_visible_to(actor=actor).order_by("name"),
         "can_write": getattr(request, "can_write", False),
     }
-    return render(request, template, {**frame, **(context or {})}, status=status)
+
+
+def page(request: HttpRequest, template: str, context: dict[str, Any] | None = None, status: int = 200) -> HttpResponse:
+    """Render a UI page (the frame comes from `ui_frame`)."""
+    return render(request, template, context or {}, status=status)
 
 
 def paginate(request: HttpRequest, rows: QuerySet[Any] | Sequence[Any], per_page: int = PAGE_SIZE) -> Page[Any]:

@@ -76,9 +76,15 @@ class SideBySideRow:
 _WORDS = re.compile(r"\s+|\w+|[^\w\s]")
 
 
+# Matching words is quadratic in the worst case: longer changed lines are marked changed as a whole.
+MAX_WORDS_COMPARED = 2000
+
+
 def _word_segments(before: str, after: str) -> tuple[tuple[Segment, ...], tuple[Segment, ...]]:
     """Two changed lines split into words, each side's words marked where they differ from the other's."""
     old, new = _WORDS.findall(before), _WORDS.findall(after)
+    if len(old) + len(new) > MAX_WORDS_COMPARED:
+        return (Segment(before, True),), (Segment(after, True),)
     left: list[Segment] = []
     right: list[Segment] = []
     for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes():

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.utils.text import slugify
 
 from promptopt.form_fields import LimitedJSONField
-from promptopt.input_limits import MAX_SEED
+from promptopt.input_limits import MAX_NAME_CHARS, MAX_SEED, text_problem
 from prompts.content import CONTENT_FIELDS, PromptContent
 from prompts.form_fields import ChoicesField, SplitMapField
 from prompts.importers import FilePreview, ImportOptions
@@ -78,6 +79,16 @@ class DatasetUploadForm(forms.Form):
     file = forms.FileField(help_text="A .csv or .jsonl file (UTF-8).")
     delimiter = forms.CharField(max_length=1, initial=",", strip=False, help_text="CSV only.")
 
+    def clean_name(self) -> str:
+        # Checked here, not only at the import: the mapping step has no name to correct.
+        name: str = self.cleaned_data["name"].strip()
+        problem = text_problem(name, max_chars=MAX_NAME_CHARS)
+        if problem is not None:
+            raise forms.ValidationError(problem)
+        if not slugify(name):
+            raise forms.ValidationError("needs at least one letter or digit (the dataset's slug is made from it)")
+        return name
+
 
 def _column_choices(columns: tuple[str, ...], blank: str) -> list[tuple[str, str]]:
     return [(DETECT, blank), *((column, column) for column in columns)]
@@ -101,7 +112,6 @@ class DatasetMappingForm(forms.Form):
     test = forms.FloatField(min_value=0, initial=DEFAULT_RATIOS[Split.TEST], label="Test share")
     seed = forms.IntegerField(min_value=0, max_value=MAX_SEED, initial=0, help_text="Seed of the split assignment.")
     drop_duplicates = forms.BooleanField(required=False, help_text="Keep the first of identical rows.")
-    delimiter = forms.CharField(max_length=1, initial=",", strip=False, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, preview: FilePreview, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -119,7 +129,7 @@ class DatasetMappingForm(forms.Form):
         else:
             self.fields["target_field"].initial = columns[-1] if columns else None
 
-    def import_options(self, *, max_bytes: int, max_rows: int) -> ImportOptions:
+    def import_options(self, *, delimiter: str, max_bytes: int, max_rows: int) -> ImportOptions:
         data = self.cleaned_data
         return ImportOptions(
             input_fields=tuple(data["input_fields"]),
@@ -127,7 +137,7 @@ class DatasetMappingForm(forms.Form):
             split_field=data["split_field"] or None,
             answers_field=data["answers_field"] or None,
             split_map=data["split_map"],
-            delimiter=data["delimiter"] or ",",
+            delimiter=delimiter,
             drop_duplicates=data["drop_duplicates"],
             max_bytes=max_bytes,
             max_rows=max_rows,

@@ -27,6 +27,7 @@ class StagedUpload:
     token: str
     file_name: str
     dataset_name: str
+    delimiter: str
     content: bytes
 
 
@@ -44,13 +45,21 @@ def _sweep(folder: Path) -> None:
             path.unlink(missing_ok=True)
 
 
-def upload_stage(*, team_id: int, user_id: int, file_name: str, dataset_name: str, content: bytes) -> str:
+def upload_stage(
+    *, team_id: int, user_id: int, file_name: str, dataset_name: str, delimiter: str, content: bytes
+) -> str:
     """Keep the file for the next step; the token names it."""
     folder = _folder()
     _sweep(folder)
     token = secrets.token_hex(16)
     (folder / f"{token}.upload").write_bytes(content)
-    record = {"team": team_id, "user": user_id, "file_name": file_name, "dataset_name": dataset_name}
+    record = {
+        "team": team_id,
+        "user": user_id,
+        "file_name": file_name,
+        "dataset_name": dataset_name,
+        "delimiter": delimiter,
+    }
     # The record is written last: a token whose record exists always has its file.
     (folder / f"{token}.json").write_text(json.dumps(record), encoding="utf-8")
     return token
@@ -69,7 +78,7 @@ def upload_staged(*, token: str, team_id: int, user_id: int) -> StagedUpload:
         raise gone from None
     if (record["team"], record["user"]) != (team_id, user_id):
         raise gone
-    return StagedUpload(token, record["file_name"], record["dataset_name"], content)
+    return StagedUpload(token, record["file_name"], record["dataset_name"], record["delimiter"], content)
 
 
 def upload_discard(*, token: str) -> None:

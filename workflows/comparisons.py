@@ -158,8 +158,8 @@ def latest_comparable_pair(
         )
         if not evaluations:
             raise ConflictError(
-                f"{version} has no finished evaluation on {dataset_version} ({split}); start one first "
-                "(POST …/evaluations/), then compare"
+                f"{version} has no finished evaluation on {dataset_version} ({split}); evaluate it there first "
+                "(an optimization run's final test counts), then compare"
             )
         return evaluations
 

@@ -91,7 +91,11 @@ class RunStartForm(TargetForm):
     max_cost = forms.DecimalField(required=False, min_value=0, decimal_places=4, label="Max cost (USD)")
     max_seconds = forms.FloatField(required=False, min_value=1, label="Max seconds")
     seed = forms.IntegerField(required=False, min_value=0, max_value=MAX_SEED, help_text="Blank: 0.")
-    config = LimitedJSONField(required=False, help_text="Any other run settings as JSON; the fields above win.")
+    config = LimitedJSONField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text='Any other run settings, e.g. {"minibatch_size": 8, "selection": "ucb"}; the fields above win.',
+    )
 
     def run_config(self) -> dict[str, Any]:
         data = self.cleaned_data

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from prompts.models import OutputType, PromptVersion
@@ -77,7 +77,8 @@ class IterationScores:
     best_candidate_minibatch: float | None
     best_candidate_validation: float | None
     best_so_far: float | None
-    calls_after: int | None
+    calls_after: int | None  # calls spent when the iteration's last finished step ended
+    calls_first_step: int | None  # … when its first step ended (for iteration 1: baseline scored, one minibatch)
 
 
 def _best(values: Iterable[float | None]) -> float | None:
@@ -108,6 +109,7 @@ def iteration_scores(run: OptimizationRun) -> list[IterationScores]:
                 accepted.validation_score if accepted else (incumbent if incumbent is not None else best_so_far)
             )
         last = second or steps.get((index, StepKind.REFINED_INFERENCE)) or evaluation
+        first = steps.get((index, StepKind.PRIMARY_INFERENCE))
         rows.append(
             IterationScores(
                 index=index,
@@ -116,6 +118,7 @@ def iteration_scores(run: OptimizationRun) -> list[IterationScores]:
                 best_candidate_validation=_best(candidate.validation_score for candidate in found),
                 best_so_far=best_so_far,
                 calls_after=(last.summary or {}).get("calls_after") if last else None,
+                calls_first_step=(first.summary or {}).get("calls_after") if first else None,
             )
         )
     return rows
@@ -148,9 +151,10 @@ def score_chart(rows: Sequence[IterationScores]) -> dict[str, Any]:
 def calls_chart(run: OptimizationRun, rows: Sequence[IterationScores]) -> dict[str, Any] | None:
     """Best validation score so far against the provider calls spent (None before there are two points, and
     for runs recorded before steps kept their call counts)."""
-    points: list[dict[str, float | None]] = (
-        [{"x": 0, "y": run.baseline_score}] if run.baseline_score is not None else []
-    )
+    points: list[dict[str, float | None]] = []
+    if run.baseline_score is not None and rows and rows[0].calls_first_step is not None:
+        # The baseline is known once it is scored on validation, just before iteration 1's first step ends.
+        points.append({"x": rows[0].calls_first_step, "y": run.baseline_score})
     points += [{"x": row.calls_after, "y": row.best_so_far} for row in rows if row.calls_after is not None]
     if len(points) < 2:
         return None
@@ -219,7 +223,7 @@ def _keep(row: ExampleRow, show: str) -> bool:
     return True
 
 
-def _example_row(prediction: Prediction, earlier: Prediction | None = None) -> ExampleRow:
+def example_row(prediction: Prediction, earlier: Prediction | None = None) -> ExampleRow:
     return ExampleRow(
         position=prediction.example.position,
         inputs=prediction.example.inputs,
@@ -243,9 +247,18 @@ def paired_examples(before: EvaluationRun | None, after: EvaluationRun, *, show:
     before_rows = _predictions(Prediction.objects.filter(evaluation=before)) if before is not None else {}
     rows = []
     for example_id, prediction in sorted(after_rows.items(), key=lambda item: item[1].example.position):
-        row = _example_row(prediction, before_rows.get(example_id))
+        row = example_row(prediction, before_rows.get(example_id))
         if _keep(row, show):
             rows.append(row)
+    return rows
+
+
+def evaluation_examples(evaluation: EvaluationRun, *, show: str = "all") -> QuerySet[Prediction]:
+    """An evaluation's scored examples in file order, failures only when asked (the database filters and
+    pages them: an evaluation page is polled every 2 s while it works)."""
+    rows = Prediction.objects.filter(evaluation=evaluation).select_related("example").order_by("example__position")
+    if show == "failures":
+        rows = rows.filter(Q(score__lt=1.0) | Q(score__isnull=True))
     return rows
 
 
@@ -261,7 +274,7 @@ def latest_step_examples(run: OptimizationRun, *, show: str = "all") -> tuple[It
         return None, []
     rows = []
     for prediction in Prediction.objects.filter(step=step).select_related("example").order_by("example__position"):
-        row = _example_row(prediction)
+        row = example_row(prediction)
         if _keep(row, show):
             rows.append(row)
     return step, rows
@@ -304,5 +317,10 @@ def run_candidates(run: OptimizationRun, *, limit: int = 60) -> list[Candidate]:
         Candidate.objects.filter(iteration__run=run)
         .select_related("iteration", "version")
         .defer("content", "params")
-        .order_by("-iteration__index", "-validation_score", "-minibatch_score", "pk")[:limit]
+        .order_by(
+            "-iteration__index",
+            F("validation_score").desc(nulls_last=True),
+            F("minibatch_score").desc(nulls_last=True),
+            "pk",
+        )[:limit]
     )

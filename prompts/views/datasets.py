@@ -65,10 +65,10 @@ def dataset_upload(request: TeamRequest) -> HttpResponse:
                     user_id=_user_id(request),
                     file_name=upload.name or "upload",
                     dataset_name=form.cleaned_data["name"],
+                    delimiter=form.cleaned_data["delimiter"],
                     content=content,
                 )
-                target = reverse("ui:dataset_upload_map", args=[request.team.slug, token])
-                return HttpResponseRedirect(f"{target}?delimiter={form.cleaned_data['delimiter']}")
+                return HttpResponseRedirect(reverse("ui:dataset_upload_map", args=[request.team.slug, token]))
     return page(request, "ui/datasets/upload.html", {"form": form})
 
 
@@ -82,18 +82,14 @@ def dataset_upload_map(request: TeamRequest, token: str) -> HttpResponse:
     except NotFoundError as error:
         messages.error(request, str(error))
         return HttpResponseRedirect(reverse("ui:dataset_upload", args=[request.team.slug]))
-    delimiter = (request.POST.get("delimiter") or request.GET.get("delimiter") or ",")[:1]
-    try:
-        preview = preview_dataset_file(
-            file_name=staged.file_name,
-            content=staged.content,
-            max_bytes=settings.DATASET_MAX_BYTES,
-            delimiter=delimiter,
-        )
-    except DatasetFileError as error:  # the delimiter was changed to one that cannot read the file
-        messages.error(request, "; ".join(str(problem) for problem in error.problems))
-        return HttpResponseRedirect(reverse("ui:dataset_upload", args=[request.team.slug]))
-    form = DatasetMappingForm(request.POST or None, preview=preview, initial={"delimiter": delimiter})
+    # Step one read it with this delimiter already, so it reads again.
+    preview = preview_dataset_file(
+        file_name=staged.file_name,
+        content=staged.content,
+        max_bytes=settings.DATASET_MAX_BYTES,
+        delimiter=staged.delimiter,
+    )
+    form = DatasetMappingForm(request.POST or None, preview=preview)
     problems: list[str] = []
     if request.method == "POST" and form.is_valid():
         try:
@@ -102,7 +98,11 @@ def dataset_upload_map(request: TeamRequest, token: str) -> HttpResponse:
                 dataset_name=staged.dataset_name,
                 file_name=staged.file_name,
                 content=staged.content,
-                options=form.import_options(max_bytes=settings.DATASET_MAX_BYTES, max_rows=settings.DATASET_MAX_ROWS),
+                options=form.import_options(
+                    delimiter=staged.delimiter,
+                    max_bytes=settings.DATASET_MAX_BYTES,
+                    max_rows=settings.DATASET_MAX_ROWS,
+                ),
                 split_settings=form.split_settings(),
                 actor=request.actor,
             )

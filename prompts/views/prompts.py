@@ -224,7 +224,8 @@ def version_new(request: TeamRequest, prompt: str) -> HttpResponse:
 def label_move_view(request: TeamRequest, prompt: str) -> HttpResponse:
     """Move a label in two steps: the form asks, a confirmation page shows from where to where, then it moves."""
     found = _prompt(request, prompt)
-    if request.method != "POST" or not request.can_write:
+    require_write(request)
+    if request.method != "POST":
         return HttpResponseRedirect(reverse("ui:prompt", args=[request.team.slug, found.slug]))
     form = LabelMoveForm(request.POST)
     context: dict[str, Any] = {"prompt": found, "form": form}

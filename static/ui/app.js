@@ -41,5 +41,7 @@
   });
 
   document.addEventListener("DOMContentLoaded", function () { drawCharts(document); });
-  document.addEventListener("htmx:afterSwap", function (event) { drawCharts(event.detail.target); });
+  // After htmx replaces part of the page (the live run page every 2 s), draw its new canvases. Not the
+  // event's target: with an outerHTML swap that is the element just removed from the page.
+  document.addEventListener("htmx:afterSettle", function () { drawCharts(document); });
 })();

@@ -29,15 +29,16 @@ RUN_SETTINGS = {"iterations": "1", "max_calls": "160", "seed": "0"}
 RUN_CONFIG = '{"minibatch_size": 4, "candidates_per_iteration": 4, "survivors": 1}'
 # Where the run page is while the run works: a step finished, or the report already there.
 # Kept in the tab's sessionStorage, which survives the one reload at the end: what each live update showed.
-RECORD_LIVE_UPDATES = """document.addEventListener("htmx:afterSwap", () => {
+RECORD_LIVE_UPDATES = """document.addEventListener("htmx:afterSettle", () => setTimeout(() => {
   const seen = new Set(JSON.parse(sessionStorage.getItem("steppers") || "[]"));
   seen.add([...document.querySelectorAll("[data-step]")].map((step) => step.dataset.status).join(","));
   sessionStorage.setItem("steppers", JSON.stringify([...seen]));
   sessionStorage.setItem("swaps", String(Number(sessionStorage.getItem("swaps") || 0) + 1));
+  // The chart on the canvas now in the page (not one drawn on a canvas the swap removed).
   if (window.Chart && window.Chart.getChart(document.querySelector("canvas[data-chart='run-scores']"))) {
     sessionStorage.setItem("chart-while-running", "yes");
   }
-});"""
+}, 100));"""
 CHART_DRAWN = "(id) => !!window.Chart && !!window.Chart.getChart(document.querySelector(`canvas[data-chart='${id}']`))"
 NO_SIDEWAYS_SCROLL = "() => document.documentElement.scrollWidth <= window.innerWidth + 1"
 
@@ -107,6 +108,7 @@ def test_a_person_optimizes_a_prompt_in_the_browser_and_ships_the_winner(live_se
         page.select_option("#id_dataset_version", index=1)
         for name, value in RUN_SETTINGS.items():
             page.fill(f"#id_{name}", value)
+        page.get_by_text("More settings (JSON)").click()
         page.fill("#id_config", RUN_CONFIG)
         page.get_by_role("button", name="Estimate the cost").click()
         expect(page.locator(".estimate")).to_contain_text("provider calls")

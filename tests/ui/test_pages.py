@@ -33,7 +33,8 @@ def test_the_run_page_shows_the_steps_charts_candidates_examples_and_report(fini
     best_so_far = scores["data"]["datasets"][3]["data"]
     assert best_so_far[-1] == pytest.approx(finished_run.best_score)
     calls = _chart(body, "run-calls")["data"]["datasets"][0]["data"]
-    assert calls[0] == {"x": 0, "y": finished_run.baseline_score}
+    first_step = finished_run.iterations.get(index=1).steps.get(kind="primary_inference").summary["calls_after"]
+    assert calls[0] == {"x": first_step, "y": finished_run.baseline_score} and first_step > 0
     assert calls[-1]["x"] <= finished_run.calls and calls[-1]["y"] == pytest.approx(finished_run.best_score)
 
     accepted = Candidate.objects.get(iteration__run=finished_run, accepted=True)

@@ -32,7 +32,7 @@ _FILTER_OF = {"win": "wins", "loss": "losses", "tie": "ties"}
 
 class VersionsForm(forms.Form):
     versions = forms.ModelMultipleChoiceField(
-        queryset=PromptVersion.objects.none(), help_text="Two to four versions; the first is the reference."
+        queryset=PromptVersion.objects.none(), help_text="Two to four versions; the oldest is the reference."
     )
     dataset_version = DatasetVersionChoiceField(queryset=DatasetVersion.objects.none(), label="Dataset version")
     split = forms.ChoiceField(choices=SPLIT_CHOICES, initial=Split.TEST.value)
@@ -48,7 +48,8 @@ class VersionsForm(forms.Form):
         self.fields["dataset_version"].queryset = datasets.order_by("dataset__name", "-number")  # type: ignore[attr-defined]
 
     def clean_versions(self) -> list[PromptVersion]:
-        chosen = list(self.cleaned_data["versions"])
+        # Oldest first, whatever order the list showed them in: the reference is the version the others improve on.
+        chosen = sorted(self.cleaned_data["versions"], key=lambda version: (version.created_at, version.pk))
         if not 2 <= len(chosen) <= MAX_SIDES:
             raise ValidationError(f"choose between 2 and {MAX_SIDES} versions (you chose {len(chosen)})")
         return chosen

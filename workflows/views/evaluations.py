@@ -16,7 +16,7 @@ from promptopt.ui import TeamRequest, add_service_error, page, paginate, require
 from prompts.splits import Split
 from workflows.forms import EvaluationStartForm
 from workflows.models import EvaluationRun
-from workflows.run_page import EXAMPLE_FILTERS, confusion_matrix, elapsed_seconds, paired_examples
+from workflows.run_page import EXAMPLE_FILTERS, confusion_matrix, elapsed_seconds, evaluation_examples, example_row
 from workflows.selectors import evaluation_list_visible_to
 from workflows.services import evaluation_cancel, evaluation_create
 from workflows.views.runs import job_list_page
@@ -68,14 +68,15 @@ def evaluation_new(request: TeamRequest) -> HttpResponse:
 def _context(request: TeamRequest, evaluation: EvaluationRun) -> dict[str, Any]:
     show = request.GET.get("show", "all")
     show = show if show in EXAMPLE_FILTERS[:2] else "all"
-    rows = paired_examples(None, evaluation, show=show) if evaluation.progress > 0 or evaluation.is_finished else []
+    rows = paginate(request, evaluation_examples(evaluation, show=show))
+    rows.object_list = [example_row(prediction) for prediction in rows.object_list]
     return {
         "evaluation": evaluation,
         "elapsed": elapsed_seconds(evaluation),
         "budget": evaluation.config.get("budget") or {},
         "show": show,
         "filters": EXAMPLE_FILTERS[:2],
-        "rows": paginate(request, rows),
+        "rows": rows,
         "confusion": confusion_matrix("Answers", evaluation, evaluation.version) if evaluation.is_finished else None,
     }
 

@@ -122,8 +122,17 @@ def _test_evaluations(run: OptimizationRun) -> tuple[EvaluationRun | None, Evalu
         for evaluation in EvaluationRun.objects.filter(optimization_run=run).select_related("version")
     }
     baseline = evaluations.get(run.baseline_version_id)
-    winner = evaluations.get(run.best_version_id) if run.best_version_id else None
+    winner = evaluations.get(run.best_version_id) if run.best_version_id and has_winner(run) else None
     return baseline, winner
+
+
+def has_winner(run: OptimizationRun) -> bool:
+    """A finished run whose best version is not its baseline (a run that found nothing keeps the baseline)."""
+    return (
+        run.status in FINISHED_STATUSES
+        and run.best_version_id is not None
+        and run.best_version_id != run.baseline_version_id
+    )
 
 
 @team_page
@@ -135,6 +144,7 @@ def run_detail(request: TeamRequest, run_id: int) -> HttpResponse:
         "winner_test": winner_test,
         "production": run.prompt.labels.filter(name=PRODUCTION).select_related("version").first(),
         "retryable": run.status in RETRYABLE,
+        "promotable": has_winner(run),
         "confusions": [
             matrix
             for matrix in (
@@ -231,20 +241,17 @@ def run_retry_view(request: TeamRequest, run_id: int) -> HttpResponse:
 def run_promote_view(request: TeamRequest, run_id: int) -> HttpResponse:
     """Point the prompt's production label at the run's winner (only a winner that beat the baseline)."""
     run = _run(request, run_id)
-    if run.best_version is None or run.status not in FINISHED_STATUSES:
-        messages.error(request, "This run has no winner to promote.")
+    winner = run.best_version
+    if winner is None or not has_winner(run):
+        messages.error(request, "This run has no winner to promote: nothing beat the baseline beyond noise.")
         return HttpResponseRedirect(reverse("ui:run", args=[request.team.slug, run.pk]))
     expected = parse_id(request.POST.get("expected", ""))
     try:
-        label_move(
-            prompt=run.prompt, name=PRODUCTION, version=run.best_version, expected_number=expected, actor=request.actor
-        )
+        label_move(prompt=run.prompt, name=PRODUCTION, version=winner, expected_number=expected, actor=request.actor)
     except (ValidationError, PromptOptError) as error:
         messages.error(request, "; ".join(getattr(error, "messages", [str(error)])))
     else:
-        messages.success(
-            request, f"{run.prompt.name} v{run.best_version.number} is now production; resolve returns it."
-        )
+        messages.success(request, f"{run.prompt.name} v{winner.number} is now production; resolve returns it.")
     return HttpResponseRedirect(reverse("ui:run", args=[request.team.slug, run.pk]))
 
 
