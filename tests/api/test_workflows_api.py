@@ -176,7 +176,7 @@ def test_evaluations_run_compare_and_show_what_regressed(setup, editor):
 def test_comparing_versions_without_an_evaluation_says_how_to_get_one(setup, editor):
     response = client_as_user(editor).get(f"{API}/teams/acme/compare/?prompt=sentiment&a=1&b=1&dataset=reviews")
 
-    assert response.status_code == 409 and "start one first" in response.json()["detail"]
+    assert response.status_code == 409 and "evaluate it there first" in response.json()["detail"]
 
 
 def test_lists_of_runs_never_load_checkpoints(setup, editor):

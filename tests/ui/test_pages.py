@@ -114,8 +114,11 @@ def test_compare_shows_scores_with_intervals_and_the_examples_side_by_side(finis
 def test_every_page_has_a_title_saying_where_you_are(finished_run, editor, name, args):
     response = signed_in(editor).get(reverse(name, args=["acme", *args]))
     assert response.status_code == 200
-    title = re.search(r"<title>(.*?)</title>", response.content.decode(), re.S).group(1)
+    html = response.content.decode()
+    title = re.search(r"<title>(.*?)</title>", html, re.S).group(1)
     assert title.endswith("· Acme · PromptOpt") and len(title) > len("· Acme · PromptOpt")
+    # A template comment or tag written wrongly (a `{# #}` over two lines) shows up as text on the page.
+    assert not re.search(r"\{[#%]|[#%]\}", html), "template syntax leaked into the page"
 
 
 def test_the_dashboard_features_the_latest_finished_run_with_its_report_and_charts(finished_run, editor):
