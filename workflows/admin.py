@@ -29,6 +29,7 @@ from workflows.models import (
     JobStatus,
     LLMCallCache,
     OptimizationRun,
+    PlaygroundCall,
     Prediction,
 )
 from workflows.services import evaluation_cancel, run_cancel
@@ -308,5 +309,28 @@ class LLMCallCacheAdmin(ReadOnlyAdminMixin, TeamScopedAdminMixin, admin.ModelAdm
     list_filter = ("provider", TeamListFilter)
     list_select_related = ("team",)
     search_fields = ("key", "model_name")
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+
+@admin.register(PlaygroundCall)
+class PlaygroundCallAdmin(ReadOnlyAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin[PlaygroundCall]):
+    fields = (
+        "team",
+        "version",
+        "created_by",
+        "provider",
+        "model_name",
+        "cached",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+        "error_message",
+        "created_at",
+    )
+    readonly_fields = fields
+    list_display = ("__str__", "team", "version", "created_by", "cached", "cost_usd", "created_at")
+    list_filter = ("provider", "cached", TeamListFilter)
+    list_select_related = ("team", "version__prompt", "created_by")
     date_hierarchy = "created_at"
     show_full_result_count = False

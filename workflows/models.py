@@ -1,4 +1,5 @@
-"""Optimization runs and their iterations, steps, candidates and predictions; evaluation runs; the call cache."""
+"""Optimization runs and their iterations, steps, candidates and predictions; evaluation runs; the call cache;
+playground calls."""
 
 from __future__ import annotations
 
@@ -326,6 +327,34 @@ class LLMCallCache(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider}/{self.model_name} {self.key[:12]}"
+
+
+class PlaygroundCall(models.Model):
+    """One call made from the web UI's playground: what it spent counts in the team's usage, like a run's."""
+
+    team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="+")
+    version = models.ForeignKey("prompts.PromptVersion", on_delete=models.CASCADE, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    provider = models.CharField(max_length=16)
+    model_name = models.CharField(max_length=200)
+    cached = models.BooleanField(default=False, help_text="Answered by the team's call cache: no provider call.")
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
+    error_message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    TEAM_PATHS = ("team",)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["team", "created_at"], name="playground_call_team_time")]
+        constraints = [models.CheckConstraint(condition=Q(cost_usd__gte=0), name="playground_call_cost_not_negative")]
+
+    def __str__(self) -> str:
+        return f"Playground call {self.pk} ({self.provider}/{self.model_name})"
 
 
 class IdempotencyRecord(models.Model):

@@ -2,13 +2,15 @@
 
 Rendering is a read (a viewer may see what would be sent); calling a provider spends the team's money, so it
 needs write access. The call goes through the gateway like any run's: the team's response cache answers a
-repeated request, and a budget of one call bounds it.
+repeated request, and a budget of one call bounds it. Each call is recorded (PlaygroundCall), so it counts in the
+team's usage.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 
 from accounts.actors import Actor, ensure_can_write
 from prompts.models import PromptVersion
@@ -17,6 +19,7 @@ from workflows.call_cache import TeamCallCache
 from workflows.gateway.budget import Budget
 from workflows.gateway.gateway import Gateway
 from workflows.gateway.types import GenerationRequest
+from workflows.models import PlaygroundCall
 from workflows.provider_factory import model_prices, provider_build
 
 
@@ -56,6 +59,19 @@ def playground_run(
     request = GenerationRequest(prompt=rendered, temperature=version.temperature, max_tokens=version.max_tokens)
     (result,) = gateway.run([request])
     generation = result.generation
+    # Recorded whatever happened: a failed call may still have been billed, and a cached one shows as cached.
+    PlaygroundCall.objects.create(
+        team=version.prompt.team,
+        version=version,
+        created_by=actor.audit_user,
+        provider=chosen.name,
+        model_name=chosen.model_name,
+        cached=result.cached,
+        input_tokens=result.usage.input_tokens,
+        output_tokens=result.usage.output_tokens,
+        cost_usd=Decimal(str(round(result.cost_usd, 6))),
+        error_message=result.error,
+    )
     return PlaygroundResult(
         rendered=rendered,
         output=generation.text if generation is not None else "",

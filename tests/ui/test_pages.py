@@ -11,7 +11,7 @@ import pytest
 from django.urls import reverse
 
 from tests.ui.conftest import signed_in
-from workflows.models import Candidate, EvaluationRun, JobStatus, OptimizationRun
+from workflows.models import Candidate, EvaluationRun, JobStatus, OptimizationRun, PlaygroundCall
 
 pytestmark = pytest.mark.django_db
 
@@ -137,6 +137,19 @@ def test_the_playground_renders_and_runs_a_version_once(catalog, editor, scripte
     assert scripted_provider.calls == 1 and '<pre class="answer">positive</pre>' in ran
     again = client.post(url, {"action": "run", "var_text": "a good film"}, HTTP_HX_REQUEST="true").content.decode()
     assert scripted_provider.calls == 1 and "from the team's cache" in again
+
+
+def test_playground_calls_count_in_the_month_usage(catalog, editor, scripted_provider):
+    client = signed_in(editor)
+    url = reverse("ui:playground", args=["acme", "sentiment", 1])
+    for _ in range(2):  # one provider call, then one answered by the cache
+        client.post(url, {"action": "run", "var_text": "a good film"}, HTTP_HX_REQUEST="true")
+
+    recorded = list(PlaygroundCall.objects.order_by("pk").values_list("cached", "created_by", "version"))
+    assert recorded == [(False, editor.pk, catalog["version"].pk), (True, editor.pk, catalog["version"].pk)]
+    body = signed_in(editor).get(reverse("ui:dashboard", args=["acme"])).content.decode()
+    assert '<div class="stat">1</div><div class="muted">1 more answered by the cache' in body
+    assert "2 playground calls" in body
 
 
 def test_the_example_browser_searches_and_filters_by_split(catalog, editor):

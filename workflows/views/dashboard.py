@@ -6,13 +6,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, Max, Sum
+from django.db.models import Count, Max, Q, Sum
 from django.http import HttpResponse
 from django.utils import timezone
 
+from accounts.scope import visible_to
 from promptopt.ui import TeamRequest, page, team_page
 from prompts.selectors import dataset_list_visible_to, prompt_list_visible_to
-from workflows.models import FINISHED_STATUSES, OptimizationRun
+from workflows.models import FINISHED_STATUSES, OptimizationRun, PlaygroundCall
 from workflows.run_outputs import RunReport
 from workflows.run_page import calls_chart, iteration_scores, score_chart
 from workflows.selectors import evaluation_list_visible_to, run_list_visible_to
@@ -27,11 +28,12 @@ class MonthUsage:
     tokens: int = 0
     cost_usd: Decimal = Decimal("0")
     jobs: int = 0
+    playground_calls: int = 0
 
 
 def month_usage(request: TeamRequest) -> MonthUsage:
     """Calls, tokens and cost of the team's runs and evaluations started this calendar month (UTC). A run's
-    final test is counted once, in the run; the playground's single calls are not counted."""
+    final test is counted once, in the run; the playground's single calls are counted too."""
     start = timezone.now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     usage = MonthUsage()
     runs = run_list_visible_to(actor=request.actor).filter(team=request.team, created_at__gte=start)
@@ -52,6 +54,19 @@ def month_usage(request: TeamRequest) -> MonthUsage:
         usage.tokens += (found["input_tokens"] or 0) + (found["output_tokens"] or 0)
         usage.cost_usd += found["cost"] or Decimal("0")
         usage.jobs += found["jobs"] or 0
+    playground = visible_to(PlaygroundCall, request.actor).filter(team=request.team, created_at__gte=start)
+    found = playground.aggregate(
+        calls=Count("pk", filter=Q(cached=False)),
+        cached=Count("pk", filter=Q(cached=True)),
+        input_tokens=Sum("input_tokens"),
+        output_tokens=Sum("output_tokens"),
+        cost=Sum("cost_usd"),
+    )
+    usage.calls += found["calls"]
+    usage.cached_calls += found["cached"]
+    usage.tokens += (found["input_tokens"] or 0) + (found["output_tokens"] or 0)
+    usage.cost_usd += found["cost"] or Decimal("0")
+    usage.playground_calls = found["calls"] + found["cached"]
     return usage
 
 
