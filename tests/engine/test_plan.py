@@ -118,3 +118,43 @@ def test_no_bound_where_a_longer_answer_may_score_better_or_targets_are_empty():
     assert output_token_bound(empty, metric_name="exact_match") is None
     multilingual = (EngineExample(id=1, inputs={"text": "x"}, expected="é", accepted_answers=("ééé",)),)
     assert output_token_bound(multilingual, metric_name="any_answer") == 16  # 6 bytes → 8, plus 8
+
+
+class SlightlyBetterProvider(SentimentProvider):
+    """When the template says "carefully", also right on the bad reviews whose number is 1 more than a
+    multiple of 13: a small real gain, too small to settle on the first validation look."""
+
+    def generate(self, requests):
+        generations = super().generate(requests)
+        for index, request in enumerate(requests):
+            text = request.prompt.completion_text
+            number = re.search(r"review (\d+): a bad film", text)
+            if "carefully" in text and number and int(number.group(1)) % 13 == 1:
+                generations[index] = type(generations[index])(text="negative", input_tokens=20, output_tokens=1)
+        return generations
+
+
+def test_a_close_decision_looks_again_on_more_rows_before_it_is_decided():
+    from tests.engine.test_loop import FixedProposals
+
+    config = RunConfig(seed=1, iterations=1, patience=5)
+    data = search_data(train=30, validation=90)
+    careful = BASELINE.edit(template="Classify carefully the sentiment of this review: {{text}}")
+    recorder = MemoryRecorder()
+    engine, _gateway = build_engine(
+        provider=SlightlyBetterProvider(),
+        recorder=recorder,
+        config=config,
+        data=data,
+        strategies=[FixedProposals([careful])],
+    )
+    engine.search(Engine.initial_state(BASELINE))
+
+    plan = search_plan(config, train_size=30, validation_size=90, test_size=0)
+    assert plan.look_sizes() == [60, 90]
+    second = next(record for record in recorder.records if record.step == "second_evaluation")
+    (verdict,) = second.summary["candidates"]
+    # Three wins and no loss on the first 60 rows is within noise at the split level; four of 90 is not.
+    assert verdict["accepted"] and (verdict["looks"], verdict["rows"]) == (2, 90)
+    candidate_rows = [scored for key, scored in second.predictions if key == careful.key]
+    assert len(candidate_rows) == 90  # each row scored once, the first 60 kept from the first look

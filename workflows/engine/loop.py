@@ -139,6 +139,13 @@ class Engine:
             if self._plan.iterations < config.iterations:
                 return f"completed the {self._plan.iterations} iterations the budget's plan pays for"
             return f"completed {config.iterations} iterations"
+        remaining = self._remaining_calls()
+        if starting > 1 and remaining is not None and remaining < self._plan.calls_per_iteration:
+            # Close decisions may have taken more rows than planned: stop cleanly rather than mid-iteration.
+            return (
+                f"the {remaining} calls left cannot pay for another iteration "
+                f"({self._plan.calls_per_iteration} planned per iteration)"
+            )
         if state.iterations_without_improvement >= config.patience:
             return f"no improvement in {config.patience} iterations (patience)"
         score = state.incumbent.validation_score
@@ -449,18 +456,18 @@ class Engine:
             if not close or index + 1 == len(looks):
                 return verdict, comparison
             extra = 2 * (looks[index + 1] - rows)  # candidate and incumbent on the added rows, at most
-            if not self._can_spare(extra, iteration=record.iteration, later_survivors=later_survivors):
-                verdict["reason"] = "gain within noise (a larger sample would cut the planned search short)"
+            if not self._can_spare(extra, later_survivors=later_survivors):
+                verdict["reason"] = "gain within noise (the budget cannot pay for a larger sample)"
                 return verdict, comparison
         raise AssertionError("unreachable: the last look returns")
 
-    def _can_spare(self, calls: int, *, iteration: int, later_survivors: int) -> bool:
+    def _can_spare(self, calls: int, *, later_survivors: int) -> bool:
+        """Settling a close decision comes before later iterations (a confirmed gain is worth more than more
+        exploration), but not before this iteration's other survivors get their first look."""
         remaining = self._remaining_calls()
         if remaining is None:
             return True
-        planned = (self._plan.iterations - iteration) * self._plan.calls_per_iteration
-        planned += later_survivors * self._plan.validation_rows
-        return remaining - calls >= planned
+        return remaining - calls >= later_survivors * self._plan.validation_rows
 
     def _verdict(
         self, incumbent: CandidateState, candidate: CandidateState, rows: int, *, confidence: float
