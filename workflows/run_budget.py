@@ -5,13 +5,9 @@ from __future__ import annotations
 import time
 
 from workflows.engine.config import RunConfig
+from workflows.engine.plan import test_reserve_calls
 from workflows.engine.state import UsageState
 from workflows.gateway.budget import Budget, BudgetLedger, Usage
-
-
-def held_out_reserve_calls(test_size: int) -> int:
-    """Calls kept back from the search so baseline and winner can always be scored on the whole test split."""
-    return 2 * test_size
 
 
 def _remaining(limit: float | None, used: float, share: float = 1.0) -> float | None:
@@ -25,7 +21,7 @@ def search_budget(config: RunConfig, *, used: UsageState, test_size: int, estima
     the estimated calls that are not test calls, since their per-call size is not known in advance.
     """
     limits = config.budget
-    reserve = held_out_reserve_calls(test_size)
+    reserve = test_reserve_calls(test_size)
     share = max(0.5, 1.0 - reserve / estimated_calls) if estimated_calls > reserve else 0.5
     calls = None if limits.max_calls is None else max(0, limits.max_calls - reserve - used.calls)
     tokens = _remaining(limits.max_tokens, used.input_tokens + used.output_tokens, share)

@@ -26,8 +26,25 @@ class ScoreInterval(_Out):
     n: int
 
 
+class SearchPlanOut(_Out):
+    """How the run spends its budget, decided before the first call (workflows/engine/plan.py)."""
+
+    minibatch_size: int
+    candidates_per_iteration: int
+    survivors: int
+    validation_rows: int = Field(description="Validation rows of a decision's first look.")
+    iterations: int = Field(description="Full iterations the budget pays for (at most the configured number).")
+    validation_looks: int = Field(description="Most looks of a close decision, each on twice the rows.")
+    validation_max_rows: int
+    test_reserve_calls: int = Field(description="Calls kept back for the final test.")
+    baseline_validation_calls: int
+    calls_per_iteration: int = Field(description="Planned task calls per iteration (decisions on the first look).")
+    search_calls: int = Field(description="Planned task calls of the whole search.")
+    budget_calls: int | None
+
+
 class RunEstimateOut(_Out):
-    """The most a run's config allows, before the start, assuming no cache hits."""
+    """The most a run's config allows, before the start, assuming no cache hits, and the plan."""
 
     task_calls: int = Field(description="Search calls plus the final test of baseline and winner.")
     test_calls: int = Field(description="Calls kept back to score baseline and winner on the test split.")
@@ -36,6 +53,10 @@ class RunEstimateOut(_Out):
     tokens: int
     cost_usd: float | None = Field(description="None when no price is known for the task model.")
     capped_by_budget: bool = Field(description="True when max_calls is below what the config could use.")
+    planned_task_calls: int | None = Field(
+        default=None, description="Task calls the plan expects, final test included (None for older runs)."
+    )
+    plan: SearchPlanOut | None = Field(default=None, description="None for runs created before plans existed.")
 
 
 class ReportBaseline(_Out):

@@ -17,6 +17,7 @@ from workflows.run_outputs import (
     RunEstimateOut,
     RunReport,
     ScoreInterval,
+    SearchPlanOut,
     TestDifference,
 )
 from workflows.stats import Estimate, mean_with_interval
@@ -130,6 +131,11 @@ def report_text(report: RunReport, *, status: str) -> str:
         lines.append("  winner: the baseline (no candidate beat it beyond noise on validation)")
     if not report.test_complete:
         lines.append(f"  test split not fully scored: {report.test_budget_reason or 'some calls failed'}")
+    if report.estimate is not None and report.estimate.planned_task_calls is not None:
+        lines.append(
+            f"  planned {report.estimate.planned_task_calls} task calls (final test included), spent "
+            f"{usage.calls + usage.cached_calls} (cached included)"
+        )
     lines.append(
         f"  calls: {usage.calls} to the provider, {usage.cached_calls} answered from the cache; "
         f"tokens: {usage.input_tokens} in, {usage.output_tokens} out; cost: ${usage.cost_usd:.4f}; "
@@ -143,3 +149,15 @@ def report_text(report: RunReport, *, status: str) -> str:
 def _p_value_text(p_value: float) -> str:
     # Four decimals would print a tiny p-value as "0.0000", which reads as an impossible certainty.
     return "p < 0.0001" if p_value < 0.0001 else f"p = {p_value:.4f}"
+
+
+def plan_text(plan: SearchPlanOut) -> str:
+    """The search plan in one line, as the `optimize` command prints it before the start."""
+    looks = f", up to {plan.validation_max_rows} for close decisions" if plan.validation_looks > 1 else ""
+    return (
+        f"plan: {plan.iterations} iteration{'s' if plan.iterations != 1 else ''} of {plan.calls_per_iteration} "
+        f"calls ({plan.candidates_per_iteration} candidates on minibatches of {plan.minibatch_size}, "
+        f"{plan.survivors} on validation), validation samples of {plan.validation_rows} rows{looks}; "
+        f"{plan.baseline_validation_calls} calls for the baseline's validation, {plan.test_reserve_calls} kept "
+        f"for the final test"
+    )

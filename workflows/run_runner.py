@@ -28,6 +28,8 @@ from workflows.engine.config import RunConfig, run_config_parse
 from workflows.engine.final_test import TestReport, final_test
 from workflows.engine.loop import Engine
 from workflows.engine.optimizer_model import GatewayOptimizerModel
+from workflows.engine.output_bound import output_token_bound, within_bound
+from workflows.engine.plan import search_plan
 from workflows.engine.scoring import Scorer, SearchCancelled
 from workflows.engine.state import STEP_ORDER, EngineState, StepName
 from workflows.engine.strategies.registry import strategies_build
@@ -49,7 +51,7 @@ from workflows.models import (
 )
 from workflows.predictions import prediction_fields
 from workflows.provider_factory import model_prices, provider_build, task_model_for, vertex_settings
-from workflows.run_budget import UsageMeter, final_budget, held_out_reserve_calls, search_budget
+from workflows.run_budget import UsageMeter, final_budget, search_budget
 from workflows.run_data import held_out_examples_load, search_data_load
 from workflows.run_recorder import LeaseLost, RunRecorder
 from workflows.run_report import report_build
@@ -154,7 +156,10 @@ def _execute(run: OptimizationRun, heartbeat: LeaseHeartbeat, progress: RunProgr
     baseline = PromptContent.from_dict(run.baseline_version.content())
     state = EngineState.model_validate(run.checkpoint) if run.checkpoint else Engine.initial_state(baseline)
     test_size = Example.objects.filter(version=run.dataset_version, split=Split.TEST).count()
-    estimated_calls = int(run.estimate.get("task_calls", 0)) or held_out_reserve_calls(test_size) * 2
+    # Recomputed, not read back: the same config and split sizes give the plan the estimate showed.
+    plan = search_plan(config, train_size=len(data.train), validation_size=len(data.validation), test_size=test_size)
+    estimated_calls = int(run.estimate.get("task_calls", 0)) or plan.test_reserve_calls * 2
+    bound = output_token_bound(data.train, metric_name=str(config.metric.get("name", "")))
     meter = UsageMeter(state.usage)
     ledger = meter.track(
         BudgetLedger(
@@ -178,7 +183,7 @@ def _execute(run: OptimizationRun, heartbeat: LeaseHeartbeat, progress: RunProgr
         on_examples=on_examples,
     )
     if not state.stop_reason:
-        recorder = RunRecorder(run, total_steps=config.iterations * len(STEP_ORDER), progress=progress)
+        recorder = RunRecorder(run, total_steps=plan.iterations * len(STEP_ORDER), progress=progress)
         optimizer = (
             GatewayOptimizerModel(gateway=models.optimizer_gateway, seed=config.seed)
             if models.optimizer_gateway is not None
@@ -187,6 +192,7 @@ def _execute(run: OptimizationRun, heartbeat: LeaseHeartbeat, progress: RunProgr
         engine = Engine(
             data=data,
             config=config,
+            plan=plan,
             scorer=scorer,
             strategies=strategies_build(
                 config.strategies,
@@ -197,11 +203,12 @@ def _execute(run: OptimizationRun, heartbeat: LeaseHeartbeat, progress: RunProgr
             recorder=recorder,
             usage=meter,
             exhausted_reason=lambda: ledger.exhausted_reason,
+            remaining_calls=lambda: ledger.remaining_calls,
             optimizer=optimizer,
             provider_scores_choices=scores_choices(task_provider),
         )
         state = engine.search(state)
-    _final_phase(run, config, state, meter, models, heartbeat, progress, provider_name, model_name)
+    _final_phase(run, config, state, meter, models, heartbeat, progress, provider_name, model_name, bound)
 
 
 def _final_phase(
@@ -214,8 +221,12 @@ def _final_phase(
     progress: RunProgress | None,
     provider_name: str,
     model_name: str,
+    output_bound: int | None,
 ) -> None:
-    """Now, and only now, the test split: baseline and winner scored once each, then everything saved."""
+    """Now, and only now, the test split: baseline and winner scored once each, then everything saved.
+
+    The baseline is tested as its version is saved; the winner as it was searched and will be saved, with
+    the output bound it was validated under (workflows/engine/output_bound.py)."""
     test = held_out_examples_load(dataset_version=run.dataset_version)
     ledger = meter.track(BudgetLedger(final_budget(config, used=meter()), clock=time.monotonic))
     gateway = Gateway(
@@ -235,7 +246,10 @@ def _final_phase(
         should_stop=heartbeat.should_stop,
         on_examples=(lambda count: progress.examples_done(count)) if progress is not None else None,
     )
-    baseline, winner = state.baseline.prompt(), state.incumbent.prompt()
+    baseline = state.baseline.prompt()
+    winner = within_bound(state.incumbent.prompt(), output_bound)
+    if state.incumbent.key == state.baseline.key:
+        winner = baseline
     test_report = final_test(
         scorer=scorer, baseline=baseline, winner=winner, test=test, confidence=config.confidence, seed=config.seed
     )
@@ -244,10 +258,10 @@ def _final_phase(
         if not job_still_held(run):
             raise LeaseLost(f"run {run.pk} was taken over by another worker")
         winner_version = None
-        if winner.key != baseline.key:
+        if state.incumbent.key != state.baseline.key:
             winner_version = _winner_save(run, state, winner, provider_name=provider_name, model_name=model_name)
             # The candidate rows that proposed the winner point at the version it became.
-            Candidate.objects.filter(iteration__run=run, key=winner.key).update(version=winner_version)
+            Candidate.objects.filter(iteration__run=run, key=state.incumbent.key).update(version=winner_version)
         _test_evaluations_save(run, config, test_report, winner_version)
         _close_open_iterations(run, StepStatus.SKIPPED)
         exhausted = state.budget_exhausted or bool(ledger.exhausted_reason)

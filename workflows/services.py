@@ -24,7 +24,6 @@ from workflows.engine.strategies.registry import strategies_build
 from workflows.evaluation_config import evaluation_config_parse
 from workflows.models import EvaluationRun, JobStatus, OptimizationRun
 from workflows.provider_factory import model_prices, provider_build, task_model_for, vertex_settings
-from workflows.run_budget import held_out_reserve_calls
 
 Job = TypeVar("Job", OptimizationRun, EvaluationRun)
 
@@ -190,7 +189,8 @@ def _prompt_tokens_estimate(version: PromptVersion, dataset_version: DatasetVers
 
 @dataclass(frozen=True)
 class RunPlan:
-    """A run that passed every check: its parsed config and the estimate shown before it is confirmed."""
+    """A run that passed every check: its parsed config and the estimate (with the search plan) shown before
+    it is confirmed."""
 
     config: RunConfig
     estimate: RunEstimate
@@ -223,12 +223,7 @@ def run_plan(
                 f"dataset: {dataset_version} has {sizes[split]} {split} rows; an optimization run needs at least "
                 f"{minimum}"
             )
-    reserve = held_out_reserve_calls(sizes[Split.TEST])
-    if parsed.budget.max_calls is not None and parsed.budget.max_calls <= reserve:
-        raise InvalidInputError(
-            f"budget.max_calls: {parsed.budget.max_calls} leaves nothing for the search once the {reserve} calls "
-            f"that score baseline and winner on the {sizes[Split.TEST]} test rows are kept back"
-        )
+    # The plan inside the estimate refuses a budget that cannot pay for one iteration of the search.
     estimate = run_estimate(
         parsed,
         train_size=sizes[Split.TRAIN],

@@ -8,6 +8,7 @@ from prompts.content import PromptContent
 from workflows.engine.config import RunConfig
 from workflows.engine.data import EngineExample, SearchData
 from workflows.engine.loop import Engine, StepRecord
+from workflows.engine.plan import search_plan
 from workflows.engine.scoring import Scorer
 from workflows.engine.state import EngineState, StepName, UsageState
 from workflows.engine.strategies.base import OptimizerModel, Strategy
@@ -120,9 +121,12 @@ def build_engine(
         spent = gateway.usage
         return UsageState(calls=spent.calls, cached_calls=spent.cached_calls)
 
+    data = data or search_data()
     engine = Engine(
-        data=data or search_data(),
+        data=data,
         config=config,
+        # No test split here: the engine tests' budgets are the search's own.
+        plan=search_plan(config, train_size=len(data.train), validation_size=len(data.validation), test_size=0),
         scorer=scorer,
         strategies=strategies
         if strategies is not None

@@ -18,6 +18,7 @@ from prompts.models import PromptVersion, VersionSource
 from prompts.services import dataset_version_import, prompt_create
 from tests.engine.engine_support import TEST_MARKER, SentimentProvider, WorkerKilled
 from tests.factories import SYSTEM_ACTOR
+from workflows.engine.scoring import CHUNK_SIZE
 from workflows.jobs import jobs_reap
 from workflows.models import (
     Candidate,
@@ -280,12 +281,23 @@ def test_a_cancel_takes_effect_within_one_step_and_keeps_what_was_done(setup, pr
     assert not EvaluationRun.objects.filter(optimization_run=run).exists()
 
 
-def test_a_budget_stop_still_tests_and_reports_the_best_so_far(setup, provider):
+def test_a_call_budget_is_planned_so_the_run_ends_its_iterations_within_it(setup, provider):
     run = run_execute(run_id=_create(setup, iterations=5, budget={"max_calls": 120}).pk)
-    assert run.status == JobStatus.BUDGET_EXHAUSTED
-    assert "max_calls" in run.stop_reason
+    plan = run.estimate["plan"]
+    assert run.status == JobStatus.SUCCEEDED and plan["iterations"] < 5
+    assert run.stop_reason == f"completed the {plan['iterations']} iterations the budget's plan pays for"
     assert run.calls <= 120
     assert run.report["test_complete"] is True
+
+
+def test_a_budget_stop_still_tests_and_reports_the_best_so_far(setup, provider):
+    # Tokens cannot be planned exactly (their count per call is not known in advance): this one stops the search.
+    run = run_execute(run_id=_create(setup, iterations=5, budget={"max_tokens": 6000}).pk)
+    assert run.status == JobStatus.BUDGET_EXHAUSTED
+    assert "max_tokens" in run.stop_reason
+    # Tokens are known only when calls return: the chunk in flight when the limit is reached may overshoot it.
+    assert run.input_tokens + run.output_tokens <= 6000 + CHUNK_SIZE * 21  # a call here is 20 + 1 tokens
+    assert run.report["baseline"]["test"] is not None and run.baseline_test_score is not None
     # The iteration the budget cut short is closed, not left running forever.
     assert not Iteration.objects.filter(run=run, status__in=["pending", "running"]).exists()
     assert not IterationStep.objects.filter(iteration__run=run, status__in=["pending", "running"]).exists()

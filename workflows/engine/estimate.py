@@ -1,12 +1,13 @@
-"""The pre-run estimate: the most calls, tokens and cost a run's config allows, shown before it starts."""
+"""The pre-run estimate: the plan of the search, and the most calls, tokens and cost the run may spend."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from workflows.engine.config import RunConfig
+from workflows.engine.plan import SearchPlan, search_plan
 from workflows.gateway.budget import ModelPrice
 
 # Strategies that ask the optimizer model make at most one call per proposal.
@@ -15,12 +16,14 @@ OPTIMIZER_STRATEGIES = frozenset({"critique", "history", "auto"})
 
 @dataclass(frozen=True)
 class RunEstimate:
-    task_calls: int  # search (train + validation) plus the final test of baseline and winner
+    task_calls: int  # the most: search (train + validation, every close decision looked at again) plus final test
     test_calls: int
     optimizer_calls: int
     tokens: int
     cost_usd: float | None  # None when no price is known for the task model
     capped_by_budget: bool  # the budget's max_calls is lower than what the config could use
+    planned_task_calls: int = 0  # what the plan expects: every decision taken on its first validation look
+    plan: dict[str, Any] = field(default_factory=dict)
 
     @property
     def calls(self) -> int:
@@ -39,21 +42,19 @@ def run_estimate(
     prompt_tokens: int,
     price: ModelPrice | None,
 ) -> RunEstimate:
-    """Upper bounds, assuming no cache hits; `prompt_tokens` is the longest rendered prompt's estimate."""
-    minibatch = min(config.minibatch_size, train_size)
-    validation = min(validation_size, config.validation_limit or validation_size)
-    candidates = config.candidates_per_iteration
-    refined = _refined_calls(config, candidates=candidates, minibatch=minibatch, train_size=train_size)
-    per_iteration = minibatch + refined + config.survivors * validation
-    search_calls = validation + config.iterations * per_iteration
-    test_calls = 2 * test_size
+    """The plan (InvalidInputError when the budget cannot pay for one iteration) and upper bounds on what the
+    run spends, assuming no cache hits; `prompt_tokens` is the longest rendered prompt's estimate."""
+    plan = search_plan(config, train_size=train_size, validation_size=validation_size, test_size=test_size)
+    search_calls = _most_search_calls(plan)
+    test_calls = plan.test_reserve_calls
     optimizer_calls = 0
     if config.optimizer_provider and OPTIMIZER_STRATEGIES & set(config.strategies):
-        optimizer_calls = config.iterations * candidates
+        optimizer_calls = plan.iterations * plan.candidates_per_iteration
     task_calls = search_calls + test_calls
     capped = False
     if config.budget.max_calls is not None and task_calls + optimizer_calls > config.budget.max_calls:
         capped = True
+        task_calls = max(0, config.budget.max_calls - optimizer_calls)
     calls = min(task_calls + optimizer_calls, config.budget.max_calls or math.inf)
     # Demonstrations the search may add make prompts longer than the baseline's: counted at the maximum.
     tokens_per_call = prompt_tokens * (1 + config.max_demos) + 256
@@ -72,20 +73,13 @@ def run_estimate(
         tokens=tokens,
         cost_usd=cost,
         capped_by_budget=capped,
+        planned_task_calls=plan.search_calls + test_calls,
+        plan=plan.as_dict(),
     )
 
 
-def _refined_calls(config: RunConfig, *, candidates: int, minibatch: int, train_size: int) -> int:
-    if config.selection == "ucb":
-        # The minibatch for everyone, then one extra half-minibatch pull per candidate (plus the incumbent's).
-        return candidates * minibatch + candidates * max(1, minibatch // 2) * 2
-    calls, active, spare = 0, candidates, max(0, train_size - minibatch)
-    while True:
-        calls += active * minibatch
-        if active <= config.survivors or spare < 1:
-            return calls
-        active = max(config.survivors, math.ceil(active / 2))
-        batch = min(minibatch, spare)
-        spare -= batch
-        calls += batch  # the incumbent on the new rows
-        minibatch = batch
+def _most_search_calls(plan: SearchPlan) -> int:
+    """Every survivor looked at on the largest sample, and the incumbent extended to it once per iteration."""
+    first, last = plan.validation_rows, plan.look_sizes()[-1]
+    per_iteration = plan.calls_per_iteration + plan.survivors * (last - first) + (last - first)
+    return plan.baseline_validation_calls + plan.iterations * per_iteration

@@ -17,6 +17,8 @@ from typing import Any, Protocol
 from prompts.content import PromptContent
 from workflows.engine.config import RunConfig
 from workflows.engine.data import EngineExample, SearchData, label_set
+from workflows.engine.output_bound import output_token_bound, within_bound
+from workflows.engine.plan import SearchPlan
 from workflows.engine.scoring import Scorer, mean_score
 from workflows.engine.state import STEP_ORDER, Acceptance, CandidateState, EngineState, Scored, StepName, UsageState
 from workflows.engine.strategies.base import HistoryEntry, Observation, OptimizerModel, ProposalContext, Strategy
@@ -59,17 +61,21 @@ class Engine:
         *,
         data: SearchData,
         config: RunConfig,
+        plan: SearchPlan,
         scorer: Scorer,
         strategies: Sequence[Strategy],
         recorder: Recorder,
         usage: Callable[[], UsageState],
         exhausted_reason: Callable[[], str | None],
+        remaining_calls: Callable[[], int | None] = lambda: None,
         optimizer: OptimizerModel | None = None,
         provider_scores_choices: bool = False,
         on_progress: ProgressCallback | None = None,
     ) -> None:
         self._data = data
         self._config = config
+        self._plan = plan
+        self._remaining_calls = remaining_calls
         self._scorer = scorer
         self._strategies = list(strategies)
         self._recorder = recorder
@@ -80,8 +86,21 @@ class Engine:
         self._on_progress = on_progress
         self._examples = data.by_id()
         self._labels = label_set(data.train)
-        limit = config.validation_limit
-        self._validation = data.validation[:limit] if limit else data.validation
+        # Validation rows in a seeded order: each decision looks at a prefix of it, so every candidate and the
+        # incumbent are compared on the same rows, and a close decision extends the prefix.
+        order = list(data.validation)
+        random.Random(f"{config.seed}:validation").shuffle(order)  # noqa: S311 - sampling, not secrets
+        self._validation_order = order[: plan.validation_max_rows]
+        self._output_bound = output_token_bound(data.train, metric_name=str(config.metric.get("name", "")))
+
+    @property
+    def output_bound(self) -> int | None:
+        """The most tokens a candidate may generate during the search (None: the prompt's own setting)."""
+        return self._output_bound
+
+    def bounded(self, content: PromptContent) -> PromptContent:
+        """The content as the search runs it: its max_tokens no higher than the train targets need."""
+        return within_bound(content, self._output_bound)
 
     @staticmethod
     def initial_state(baseline: PromptContent) -> EngineState:
@@ -110,14 +129,23 @@ class Engine:
             self._recorder.step_finished(record, state)
             if self._on_progress is not None:
                 done = (iteration - 1) * len(STEP_ORDER) + STEP_ORDER.index(step) + 1
-                self._on_progress(iteration, step, min(1.0, done / (self._config.iterations * len(STEP_ORDER))))
+                self._on_progress(iteration, step, min(1.0, done / (self._plan.iterations * len(STEP_ORDER))))
         logger.info("search stopped: %s", state.stop_reason)
         return state
 
     def _stop_reason(self, state: EngineState, *, starting: int) -> str:
         config = self._config
-        if starting > config.iterations:
+        if starting > self._plan.iterations:
+            if self._plan.iterations < config.iterations:
+                return f"completed the {self._plan.iterations} iterations the budget's plan pays for"
             return f"completed {config.iterations} iterations"
+        remaining = self._remaining_calls()
+        if starting > 1 and remaining is not None and remaining < self._plan.calls_per_iteration:
+            # Close decisions may have taken more rows than planned: stop cleanly rather than mid-iteration.
+            return (
+                f"the {remaining} calls left cannot pay for another iteration "
+                f"({self._plan.calls_per_iteration} planned per iteration)"
+            )
         if state.iterations_without_improvement >= config.patience:
             return f"no improvement in {config.patience} iterations (patience)"
         score = state.incumbent.validation_score
@@ -143,9 +171,9 @@ class Engine:
 
     # 1. Primary inference: the incumbent on a fresh seeded minibatch of the train split.
     def _primary_inference(self, state: EngineState, record: StepRecord) -> None:
-        size = min(self._config.minibatch_size, len(self._data.train))
+        size = min(self._plan.minibatch_size, len(self._data.train))
         minibatch = self._rng(record.iteration, "minibatch").sample(list(self._data.train), size)
-        outputs = self._scorer.infer(state.incumbent.prompt(), minibatch)
+        outputs = self._scorer.infer(self.bounded(state.incumbent.prompt()), minibatch)
         state.minibatch_ids = [example.id for example in minibatch]
         state.incumbent_outputs = outputs
         state.proposals, state.survivors = [], []
@@ -176,7 +204,7 @@ class Engine:
         seen = {state.incumbent.key, state.baseline.key, *(entry.key for entry in state.history)}
         proposals: list[CandidateState] = []
         by_strategy: dict[str, int] = {}
-        for strategy, count in allocate(self._strategies, self._config.candidates_per_iteration, record.iteration):
+        for strategy, count in allocate(self._strategies, self._plan.candidates_per_iteration, record.iteration):
             if count <= 0:
                 continue
             for proposal in strategy.propose(context, count):
@@ -263,7 +291,7 @@ class Engine:
             candidate.key
             for score, baseline_mean, candidate in ranked
             if baseline_mean is None or score >= baseline_mean
-        ][: self._config.survivors]
+        ][: self._plan.survivors]
         record.candidates = [candidate.model_copy(deep=True) for candidate in state.proposals]
         record.summary = {
             "incumbent": state.incumbent.minibatch_score,
@@ -279,7 +307,7 @@ class Engine:
         candidate: CandidateState,
         examples: Sequence[EngineExample],
     ) -> None:
-        scored = self._scorer.score(candidate.prompt(), examples)
+        scored = self._scorer.score(self.bounded(candidate.prompt()), examples)
         record.predictions.extend((candidate.key, item) for item in scored)
         scores.setdefault(candidate.key, {}).update({item.example_id: item.score for item in scored})
 
@@ -294,7 +322,7 @@ class Engine:
         missing = [example for example in batch if example.id not in incumbent_scores]
         if not missing:
             return
-        scored = self._scorer.score(state.incumbent.prompt(), missing)
+        scored = self._scorer.score(self.bounded(state.incumbent.prompt()), missing)
         record.predictions.extend((state.incumbent.key, item) for item in scored)
         incumbent_scores.update({item.example_id: item.score for item in scored})
 
@@ -313,10 +341,10 @@ class Engine:
         while True:
             for candidate in active:
                 self._score_into(record, scores, candidate, batch)
-            if len(active) <= self._config.survivors or not extension:
+            if len(active) <= self._plan.survivors or not extension:
                 return scores
             active.sort(key=lambda candidate: -(_mean(scores[candidate.key].values()) or 0.0))
-            active = active[: max(self._config.survivors, math.ceil(len(active) / 2))]
+            active = active[: max(self._plan.survivors, math.ceil(len(active) / 2))]
             batch, extension = extension[: len(minibatch)], extension[len(minibatch) :]
             self._score_incumbent_on(state, record, batch, incumbent_scores)
 
@@ -349,28 +377,27 @@ class Engine:
 
     # 5. Second evaluation: survivors on validation; a survivor replaces the incumbent only beyond noise.
     def _second_evaluation(self, state: EngineState, record: StepRecord) -> None:
-        if not state.incumbent.validation:
-            scored = self._scorer.score(state.incumbent.prompt(), self._validation)
-            record.predictions.extend((state.incumbent.key, item) for item in scored)
-            state.incumbent.validation = {item.example_id: item.score for item in scored}
-            state.incumbent.validation_score = mean_score(scored)
-            if state.incumbent.key == state.baseline.key:
-                state.baseline = state.incumbent.model_copy(deep=True)
+        looks = self._plan.look_sizes()
+        self._validate(state.incumbent, looks[0], record)
         proposals = {candidate.key: candidate for candidate in state.proposals}
         verdicts: list[dict[str, Any]] = []
         best: tuple[float, CandidateState, Any] | None = None
-        for key in state.survivors:
+        for position, key in enumerate(state.survivors):
             candidate = proposals[key]
-            scored = self._scorer.score(candidate.prompt(), self._validation)
-            record.predictions.extend((key, item) for item in scored)
-            candidate.validation = {item.example_id: item.score for item in scored}
-            candidate.validation_score = mean_score(scored)
-            verdict, comparison = self._verdict(state.incumbent, candidate)
+            later = len(state.survivors) - position - 1
+            verdict, comparison = self._race(state, candidate, record, later_survivors=later)
             verdicts.append(verdict)
             score = candidate.validation_score
             if verdict["accepted"] and score is not None and (best is None or score > best[0]):
                 best = (score, candidate, comparison)
-        record.summary = {"incumbent": state.incumbent.validation_score, "candidates": verdicts, "accepted": None}
+        if state.incumbent.key == state.baseline.key:
+            state.baseline = state.incumbent.model_copy(deep=True)
+        record.summary = {
+            "incumbent": state.incumbent.validation_score,
+            "candidates": verdicts,
+            "accepted": None,
+            "validation_looks": looks,
+        }
         state.history.extend(candidate.model_copy(deep=True) for candidate in state.proposals)
         if best is not None:
             _score, winner, comparison = best
@@ -401,21 +428,71 @@ class Engine:
         if not state.survivors:
             record.summary["note"] = "no candidate kept up with the incumbent on train"
 
-    def _verdict(self, incumbent: CandidateState, candidate: CandidateState) -> tuple[dict[str, Any], Any]:
+    def _validate(self, candidate: CandidateState, rows: int, record: StepRecord) -> None:
+        """Score `candidate` on the first `rows` validation rows it has not been scored on yet. Rows the budget
+        stopped before they were sent stay unscored, so a resumed run scores them then."""
+        missing = [example for example in self._validation_order[:rows] if example.id not in candidate.validation]
+        if not missing:
+            return
+        scored = [item for item in self._scorer.score(self.bounded(candidate.prompt()), missing) if not item.not_run]
+        record.predictions.extend((candidate.key, item) for item in scored)
+        candidate.validation.update({item.example_id: item.score for item in scored})
+        candidate.validation_score = _mean(candidate.validation.values())
+
+    def _race(
+        self, state: EngineState, candidate: CandidateState, record: StepRecord, *, later_survivors: int
+    ) -> tuple[dict[str, Any], Any]:
+        """Compare on the first look's rows; while the decision is close (a gain whose interval still reaches
+        zero) and the budget can spare it without cutting the plan short, look again on twice the rows. Each
+        look tests at the confidence level split across all possible looks (Bonferroni), so the chance of
+        accepting a candidate that is not better stays within 1 - confidence however many looks are taken."""
+        looks = self._plan.look_sizes()
+        confidence = 1.0 - (1.0 - self._config.confidence) / len(looks)
+        for index, rows in enumerate(looks):
+            self._validate(state.incumbent, rows, record)
+            self._validate(candidate, rows, record)
+            verdict, comparison, close = self._verdict(state.incumbent, candidate, rows, confidence=confidence)
+            verdict["looks"] = index + 1
+            if not close or index + 1 == len(looks):
+                return verdict, comparison
+            extra = 2 * (looks[index + 1] - rows)  # candidate and incumbent on the added rows, at most
+            if not self._can_spare(extra, later_survivors=later_survivors):
+                verdict["reason"] = "gain within noise (the budget cannot pay for a larger sample)"
+                return verdict, comparison
+        raise AssertionError("unreachable: the last look returns")
+
+    def _can_spare(self, calls: int, *, later_survivors: int) -> bool:
+        """Settling a close decision comes before later iterations (a confirmed gain is worth more than more
+        exploration), but not before this iteration's other survivors get their first look."""
+        remaining = self._remaining_calls()
+        if remaining is None:
+            return True
+        return remaining - calls >= later_survivors * self._plan.validation_rows
+
+    def _verdict(
+        self, incumbent: CandidateState, candidate: CandidateState, rows: int, *, confidence: float
+    ) -> tuple[dict[str, Any], Any, bool]:
+        """The decision on the first `rows` validation rows, and whether it is close enough to look again."""
+        ids = [example.id for example in self._validation_order[:rows]]
+        complete = all(example_id in candidate.validation and example_id in incumbent.validation for example_id in ids)
         shared = [
             example_id
-            for example_id, score in candidate.validation.items()
-            if score is not None and incumbent.validation.get(example_id) is not None
+            for example_id in ids
+            if candidate.validation.get(example_id) is not None and incumbent.validation.get(example_id) is not None
         ]
-        verdict: dict[str, Any] = {"key": candidate.key[:8], "score": candidate.validation_score, "accepted": False}
-        complete = len(shared) == len(self._validation)
+        verdict: dict[str, Any] = {
+            "key": candidate.key[:8],
+            "score": candidate.validation_score,
+            "accepted": False,
+            "rows": len(shared),
+        }
         if len(shared) < 2:
             verdict["reason"] = "too few validation rows scored"
-            return verdict, None
+            return verdict, None, False
         comparison = compare_paired(
             [incumbent.validation[example_id] or 0.0 for example_id in shared],
             [candidate.validation[example_id] or 0.0 for example_id in shared],
-            confidence=self._config.confidence,
+            confidence=confidence,
             seed=self._config.seed,
         )
         gain = comparison.difference
@@ -423,11 +500,12 @@ class Engine:
         verdict.update(gain=gain.mean, gain_low=gain.low, gain_high=gain.high, p_value=comparison.mcnemar_p)
         if not complete:
             verdict["reason"] = "validation incomplete (budget)"
-        elif beyond_noise:
+            return verdict, comparison, False
+        if beyond_noise:
             verdict["accepted"] = True
-        else:
-            verdict["reason"] = "gain within noise"
-        return verdict, comparison
+            return verdict, comparison, False
+        verdict["reason"] = "gain within noise"
+        return verdict, comparison, gain.mean > 0
 
 
 def _upper_bound(values: dict[int, float | None], total_pulls: int) -> float:

@@ -119,6 +119,14 @@ class BudgetLedger:
         with self._lock:
             return self._exhausted_reason
 
+    @property
+    def remaining_calls(self) -> int | None:
+        """Uncached calls this ledger may still start; None without a call limit."""
+        if self._budget.max_calls is None:
+            return None
+        with self._lock:
+            return max(0, self._budget.max_calls - self._calls_started)
+
     def reserve_calls(self, wanted: int) -> tuple[int, str | None]:
         """Grants up to `wanted` uncached calls; when fewer are granted, the reason the rest are refused.
 

@@ -25,7 +25,7 @@ from workflows.management.commands._options import (
 )
 from workflows.models import IterationStep, JobStatus
 from workflows.run_outputs import RunEstimateOut, RunReport
-from workflows.run_report import report_text
+from workflows.run_report import plan_text, report_text
 from workflows.run_runner import run_execute
 from workflows.services import run_abandon, run_create
 
@@ -131,6 +131,7 @@ class Command(BaseCommand):
             f"({estimate.test_calls} of them for the final test), {estimate.tokens} tokens, "
             + (f"${cost:.4f}" if cost is not None else "cost unknown (no price for this model)")
             + (" — capped by the budget" if estimate.capped_by_budget else "")
+            + (f"\n  {plan_text(estimate.plan)}" if estimate.plan is not None else "")
         )
         bars = StepBars()
         try:
