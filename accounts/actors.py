@@ -134,11 +134,6 @@ class Actor:
         return user.is_superuser or self.role_in(team) == Role.OWNER
 
 
-def ensure_can_read(actor: Actor, team: Team) -> None:
-    if not actor.can_read(team):
-        raise PermissionDeniedError(f"{actor} may not read team {team.slug!r}")
-
-
 def ensure_can_write(actor: Actor, team: Team) -> None:
     """Refuse a change unless the actor is an owner or editor of the team, or a write key of it."""
     if not actor.can_write(team):

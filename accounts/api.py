@@ -25,7 +25,7 @@ from accounts.services import (
     team_update,
 )
 from promptopt.api.exceptions import sign_in_locked
-from promptopt.api.viewsets import TeamScopedViewSet
+from promptopt.api.viewsets import TeamScopedViewSet, validated_body
 from promptopt.errors import NotFoundError
 
 # --- teams ---------------------------------------------------------------------------------------------
@@ -65,24 +65,18 @@ class TeamViewSet(
 
     @extend_schema(request=TeamCreateIn, responses={201: TeamOut})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        data = _valid(TeamCreateIn, request)
+        data = validated_body(TeamCreateIn, request)
         team = team_create(name=data["name"], slug=data.get("slug"), actor=self.actor)
         return Response(TeamOut(team).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=TeamUpdateIn, responses=TeamOut)
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        data = _valid(TeamUpdateIn, request)
+        data = validated_body(TeamUpdateIn, request)
         return Response(TeamOut(team_update(team=self.get_object(), name=data["name"], actor=self.actor)).data)
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         team_delete(team=self.get_object(), actor=self.actor)
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-def _valid(serializer_class: type[serializers.Serializer[Any]], request: Request) -> dict[str, Any]:
-    serializer = serializer_class(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
 
 
 # --- members -------------------------------------------------------------------------------------------
@@ -129,7 +123,7 @@ class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScoped
 
     @extend_schema(request=MemberIn, responses={201: MemberOut})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        data = _valid(MemberIn, request)
+        data = validated_body(MemberIn, request)
         # The role first: whether a username exists is not for non-owners (nor keys) to find out.
         ensure_owner(self.actor, self.team)
         membership = membership_set(
@@ -139,7 +133,7 @@ class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScoped
 
     @extend_schema(request=MemberRoleIn, responses=MemberOut)
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        data = _valid(MemberRoleIn, request)
+        data = validated_body(MemberRoleIn, request)
         membership = self.get_object()
         updated = membership_set(team=self.team, user=membership.user, role=Role(data["role"]), actor=self.actor)
         return Response(MemberOut(updated).data)
@@ -197,7 +191,7 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScoped
 
     @extend_schema(request=ApiKeyIn, responses={201: ApiKeyIssuedOut})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        data = _valid(ApiKeyIn, request)
+        data = validated_body(ApiKeyIn, request)
         issued = api_key_create(team=self.team, name=data["name"], scope=ApiKeyScope(data["scope"]), actor=self.actor)
         body = ApiKeyOut(issued.api_key).data | {"key": issued.raw_key}
         return Response(body, status=status.HTTP_201_CREATED)

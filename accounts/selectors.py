@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from accounts.actors import Actor
-from accounts.models import ApiKey, Membership, Team
+from accounts.models import ApiKey, Team
 from accounts.scope import visible_to, writable_by
 from promptopt.errors import NotFoundError
 
@@ -30,10 +30,6 @@ def team_get(*, actor: Actor, slug: str) -> Team:
 def team_get_by_slug(*, slug: str) -> Team | None:
     """Unscoped: for operator commands, which act as the system and name the team on the command line."""
     return Team.objects.filter(slug=slug).first()
-
-
-def membership_list(*, actor: Actor, team: Team) -> QuerySet[Membership]:
-    return visible_to(Membership, actor).filter(team=team).select_related("user")
 
 
 def api_key_list(*, actor: Actor, team: Team, include_revoked: bool = False) -> QuerySet[ApiKey]:

@@ -51,7 +51,9 @@ def _signed_out_htmx(request: HttpRequest) -> HttpResponse | None:
 
 
 def team_page(view: View) -> View:
-    """Signed in, and the URL's team visible to the person (404 otherwise, as for a team that does not exist)."""
+    """Signed in, and the URL's team visible to the person (404 otherwise, as for a team that does not exist).
+    A NotFoundError the view leaves uncaught (a prompt, dataset or run outside the person's scope) is a 404 too,
+    so views call the selectors directly."""
 
     def signed_in_first(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         return _signed_out_htmx(request) or protected(request, *args, **kwargs)
@@ -67,7 +69,10 @@ def team_page(view: View) -> View:
         request.actor = actor  # type: ignore[attr-defined]
         request.team = found  # type: ignore[attr-defined]
         request.can_write = actor.can_write(found)  # type: ignore[attr-defined]
-        return view(request, *args, **kwargs)
+        try:
+            return view(request, *args, **kwargs)
+        except NotFoundError as error:
+            raise Http404(str(error)) from None
 
     return functools.wraps(view)(signed_in_first)
 

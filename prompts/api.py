@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from accounts.scope import visible_to
 from promptopt.api.exceptions import PayloadTooLarge
 from promptopt.api.parsers import StrictJSONParser
-from promptopt.api.viewsets import TeamScopedViewSet
+from promptopt.api.viewsets import TeamScopedViewSet, validated_body
 from promptopt.errors import NotFoundError
 from promptopt.input_limits import MAX_SEED, parse_id
 from prompts.content import CONTENT_FIELDS, PromptContent
@@ -52,12 +52,6 @@ from prompts.services import (
     version_create,
 )
 from prompts.splits import ALL_SPLITS, Split
-
-
-def _valid(serializer_class: type[serializers.Serializer[Any]], request: Request) -> dict[str, Any]:
-    serializer = serializer_class(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
 
 
 def _username(user: Any) -> str | None:
@@ -227,7 +221,7 @@ class PromptViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScoped
 
     @extend_schema(request=PromptCreateIn, responses={201: PromptOut})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        data = _valid(PromptCreateIn, request)
+        data = validated_body(PromptCreateIn, request)
         first = data.get("first_version")
         draft = content_from_input({name: first[name] for name in CONTENT_FIELDS}) if first else None
         prompt = prompt_create(
@@ -243,7 +237,7 @@ class PromptViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScoped
 
     @extend_schema(request=PromptUpdateIn, responses=PromptOut)
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        data = _valid(PromptUpdateIn, request)
+        data = validated_body(PromptUpdateIn, request)
         prompt = prompt_update(prompt=self.get_object(), actor=self.actor, **data)
         return Response(PromptOut(self.get_queryset().get(pk=prompt.pk)).data)
 
@@ -451,7 +445,7 @@ class LabelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedV
 
     @extend_schema(request=LabelMoveIn, responses=LabelOut)
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        data = _valid(LabelMoveIn, request)
+        data = validated_body(LabelMoveIn, request)
         prompt = _parent_prompt(self)
         version = prompt.versions.filter(number=data["version"]).first()
         if version is None:
@@ -619,7 +613,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScope
 
     @extend_schema(request=PromptUpdateIn, responses=DatasetOut)
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        data = _valid(PromptUpdateIn, request)
+        data = validated_body(PromptUpdateIn, request)
         dataset = dataset_update(dataset=self.get_object(), actor=self.actor, **data)
         return Response(DatasetOut(self.get_queryset().get(pk=dataset.pk)).data)
 

@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 
 from accounts.selectors import team_get
 from promptopt.api.actors import request_actor
-from promptopt.api.viewsets import TeamScopedViewSet
+from promptopt.api.viewsets import TeamScopedViewSet, validated_body
 from promptopt.errors import ConflictError, NotFoundError
 from promptopt.input_limits import parse_id
 from prompts.models import DatasetVersion, PromptVersion
@@ -38,12 +38,6 @@ from workflows.services import evaluation_cancel, evaluation_create, run_cancel,
 
 # Heavy columns that list and polling reads never load: a checkpoint can be megabytes.
 HEAVY_RUN_COLUMNS = ("checkpoint", "report")
-
-
-def _valid(serializer_class: type[serializers.Serializer[Any]], request: Request) -> dict[str, Any]:
-    serializer = serializer_class(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
 
 
 def _who(job: Any) -> str | None:
@@ -143,11 +137,6 @@ class RunCreateIn(serializers.Serializer[Any]):
     config = serializers.JSONField(
         required=False, default=dict, help_text="A run config (metric, strategies, iterations, budget, seed…)."
     )
-
-
-class RunCreatedOut(RunOut):
-    class Meta(RunOut.Meta):
-        pass
 
 
 def _dataset_version(view: TeamScopedViewSet, slug: str, number: int | None) -> DatasetVersion:
@@ -289,7 +278,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
     @extend_schema(request=RunCreateIn, responses={201: RunOut})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         def make() -> Response:
-            data = _valid(RunCreateIn, request)
+            data = validated_body(RunCreateIn, request)
             version = version_resolve(actor=self.actor, team=self.team, reference=data["prompt"])
             dataset_version = _dataset_version(self, data["dataset"], data.get("dataset_version"))
             run = run_create(
@@ -442,7 +431,7 @@ class EvaluationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamSc
     @extend_schema(request=EvaluationCreateIn, responses={201: EvaluationOut})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         def make() -> Response:
-            data = _valid(EvaluationCreateIn, request)
+            data = validated_body(EvaluationCreateIn, request)
             version = version_resolve(actor=self.actor, team=self.team, reference=data["prompt"])
             evaluation = evaluation_create(
                 team=self.team,

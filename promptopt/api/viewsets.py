@@ -11,6 +11,7 @@ from functools import cached_property
 from typing import Any, ClassVar
 
 from django.db.models import Model, QuerySet
+from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.viewsets import GenericViewSet
@@ -84,3 +85,10 @@ class TeamScopedViewSet(GenericViewSet):  # type: ignore[type-arg]
         if self.team_in_url and "team" in self.kwargs:
             # Resolved before the handler runs, so a team the actor cannot see is a 404 for every action.
             _ = self.team
+
+
+def validated_body(serializer_class: type[serializers.Serializer[Any]], request: Request) -> dict[str, Any]:
+    """The request body checked by `serializer_class` (a 400 naming each bad field otherwise)."""
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)

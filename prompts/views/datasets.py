@@ -15,7 +15,7 @@ from promptopt.ui import TeamRequest, add_service_error, page, paginate, require
 from prompts.forms import DatasetMappingForm, DatasetUploadForm
 from prompts.importers import DatasetFileError, preview_dataset_file
 from prompts.models import DatasetVersion
-from prompts.selectors import dataset_get, dataset_list_visible_to, example_list
+from prompts.selectors import dataset_get, dataset_list_visible_to, dataset_version_latest, example_list
 from prompts.services import dataset_version_import
 from prompts.splits import Split
 from prompts.upload_staging import upload_discard, upload_stage, upload_staged
@@ -132,11 +132,8 @@ def dataset_upload_map(request: TeamRequest, token: str) -> HttpResponse:
 @team_page
 def dataset_detail(request: TeamRequest, dataset: str) -> HttpResponse:
     """A dataset's latest version (its versions are listed there)."""
-    try:
-        found = dataset_get(actor=request.actor, team=request.team, slug=dataset)
-    except NotFoundError as error:
-        raise Http404(str(error)) from None
-    latest = DatasetVersion.objects.filter(dataset=found).order_by("-number").first()
+    found = dataset_get(actor=request.actor, team=request.team, slug=dataset)
+    latest = dataset_version_latest(dataset=found)
     if latest is None:
         return page(request, "ui/datasets/empty.html", {"dataset": found})
     return HttpResponseRedirect(reverse("ui:dataset_version", args=[request.team.slug, found.slug, latest.number]))
@@ -144,10 +141,7 @@ def dataset_detail(request: TeamRequest, dataset: str) -> HttpResponse:
 
 @team_page
 def dataset_version_detail(request: TeamRequest, dataset: str, number: int) -> HttpResponse:
-    try:
-        found = dataset_get(actor=request.actor, team=request.team, slug=dataset)
-    except NotFoundError as error:
-        raise Http404(str(error)) from None
+    found = dataset_get(actor=request.actor, team=request.team, slug=dataset)
     version = DatasetVersion.objects.filter(dataset=found, number=number).select_related("created_by").first()
     if version is None:
         raise Http404(f"dataset {found.slug!r} has no version {number}")

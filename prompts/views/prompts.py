@@ -12,7 +12,7 @@ from django.db.models import Count, Max, Prefetch, Q
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
-from promptopt.errors import NotFoundError, PromptOptError
+from promptopt.errors import PromptOptError
 from promptopt.input_limits import parse_id
 from promptopt.ui import TeamRequest, add_service_error, page, paginate, require_write, team_page
 from prompts.content import CONTENT_FIELDS
@@ -26,10 +26,7 @@ from workflows.models import Candidate, EvaluationRun, OptimizationRun
 
 
 def _prompt(request: TeamRequest, slug: str) -> Prompt:
-    try:
-        return prompt_get(actor=request.actor, team=request.team, slug=slug)
-    except NotFoundError as error:
-        raise Http404(str(error)) from None
+    return prompt_get(actor=request.actor, team=request.team, slug=slug)
 
 
 def _version(prompt: Prompt, number: int) -> PromptVersion:

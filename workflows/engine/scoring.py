@@ -45,7 +45,6 @@ class Scorer:
 
     def infer(self, content: PromptContent, examples: Sequence[EngineExample]) -> list[Scored]:
         """The task model's output for each example, unscored; a failed or unrun call keeps its reason."""
-        spec = content
         outputs: list[Scored] = []
         for start in range(0, len(examples), CHUNK_SIZE):
             if self._should_stop():
@@ -55,7 +54,7 @@ class Scorer:
             renderable: list[EngineExample] = []
             for example in chunk:
                 try:
-                    prompt = render(spec, example.inputs, example_label=example.label or str(example.id))
+                    prompt = render(content, example.inputs, example_label=example.label or str(example.id))
                 except RenderError as error:
                     outputs.append(Scored(example_id=example.id, error=str(error)))
                     continue

@@ -80,7 +80,7 @@ class ComparedExample:
     verdict: str  # the last side against the first: "win", "loss" or "tie"
 
 
-def compared_examples(evaluations: list[EvaluationRun], *, show: str) -> list[ComparedExample]:
+def compared_examples(evaluations: list[EvaluationRun]) -> list[ComparedExample]:
     """The examples every side scored, with every side's output and score."""
     by_side = [
         {
@@ -95,8 +95,6 @@ def compared_examples(evaluations: list[EvaluationRun], *, show: str) -> list[Co
         first, last = by_side[0][example_id], by_side[-1][example_id]
         delta = (last.score or 0.0) - (first.score or 0.0)
         verdict = "win" if delta > 0 else "loss" if delta < 0 else "tie"
-        if show != "all" and _FILTER_OF[verdict] != show:
-            continue
         rows.append(
             ComparedExample(
                 position=first.example.position,
@@ -161,8 +159,8 @@ def _comparison_context(request: TeamRequest, evaluations: list[EvaluationRun], 
         return {}
     show = request.GET.get("show", "all")
     show = show if show in COMPARE_FILTERS else "all"
-    rows = compared_examples(evaluations, show=show)
-    everything = rows if show == "all" else compared_examples(evaluations, show="all")
+    everything = compared_examples(evaluations)  # the chart shows them all; the table, the chosen ones
+    rows = everything if show == "all" else [row for row in everything if _FILTER_OF[row.verdict] == show]
     names = [f"{e.version.prompt.name} v{e.version.number} (evaluation {e.pk})" for e in evaluations]
     distribution = score_distribution_chart(
         [(name, [row.outputs[side][1] or 0.0 for row in everything]) for side, name in enumerate(names)]

@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 from django.http import Http404, HttpResponse
 
-from promptopt.errors import NotFoundError, PromptOptError
+from promptopt.errors import PromptOptError
 from promptopt.input_limits import MAX_TEXT_CHARS
 from promptopt.ui import TeamRequest, page, team_page
 from prompts.models import PromptVersion
@@ -34,10 +34,7 @@ class PlaygroundForm(forms.Form):
 
 @team_page
 def playground(request: TeamRequest, prompt: str, number: int) -> HttpResponse:
-    try:
-        found = prompt_get(actor=request.actor, team=request.team, slug=prompt)
-    except NotFoundError as error:
-        raise Http404(str(error)) from None
+    found = prompt_get(actor=request.actor, team=request.team, slug=prompt)
     version = PromptVersion.objects.filter(prompt=found, number=number).select_related("prompt__team").first()
     if version is None:
         raise Http404(f"prompt {found.slug!r} has no version {number}")

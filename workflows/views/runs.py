@@ -12,6 +12,7 @@ from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from accounts.admin_scoping import service_error_message
 from promptopt.errors import PromptOptError
 from promptopt.input_limits import parse_id
 from promptopt.ui import TeamRequest, add_service_error, page, paginate, require_write, team_page
@@ -230,7 +231,7 @@ def run_retry_view(request: TeamRequest, run_id: int) -> HttpResponse:
             actor=request.actor,
         )
     except (ValidationError, PromptOptError) as error:
-        messages.error(request, f"Could not start it again: {'; '.join(getattr(error, 'messages', [str(error)]))}")
+        messages.error(request, f"Could not start it again: {service_error_message(error)}")
         return HttpResponseRedirect(reverse("ui:run", args=[request.team.slug, run.pk]))
     messages.success(request, f"Run {again.pk} retries run {run.pk} with the same settings.")
     return HttpResponseRedirect(reverse("ui:run", args=[request.team.slug, again.pk]))
@@ -249,7 +250,7 @@ def run_promote_view(request: TeamRequest, run_id: int) -> HttpResponse:
     try:
         label_move(prompt=run.prompt, name=PRODUCTION, version=winner, expected_number=expected, actor=request.actor)
     except (ValidationError, PromptOptError) as error:
-        messages.error(request, "; ".join(getattr(error, "messages", [str(error)])))
+        messages.error(request, service_error_message(error))
     else:
         messages.success(request, f"{run.prompt.name} v{winner.number} is now production; resolve returns it.")
     return HttpResponseRedirect(reverse("ui:run", args=[request.team.slug, run.pk]))
