@@ -85,7 +85,9 @@ class RunStartForm(TargetForm):
         help_text="The model that critiques and rewrites prompts.",
     )
     optimizer_model = forms.CharField(required=False, max_length=200)
-    iterations = forms.IntegerField(required=False, min_value=1, max_value=100, help_text="Blank: 4.")
+    iterations = forms.IntegerField(
+        required=False, min_value=1, max_value=100, help_text="Blank: as many as the call budget pays for, else 4."
+    )
     max_calls = forms.IntegerField(required=False, min_value=1, help_text="Most provider calls, final test included.")
     max_tokens = forms.IntegerField(required=False, min_value=1)
     max_cost = forms.DecimalField(required=False, min_value=0, decimal_places=4, label="Max cost (USD)")

@@ -97,6 +97,26 @@ def test_it_keeps_the_incumbent_when_the_gain_is_within_noise_unless_a_minimum_g
     assert state.incumbent.key == careful.key
 
 
+class WrongProvider(SentimentProvider):
+    """Wrong on every row, whatever the prompt: nothing any candidate does shows on the minibatch."""
+
+    def generate(self, requests):
+        return [type(g)(text="neutral", input_tokens=20, output_tokens=1) for g in super().generate(requests)]
+
+
+def test_a_candidate_tied_with_the_incumbent_at_zero_on_train_is_not_validated():
+    other = BASELINE.edit(template="Review: {{text}}\nSentiment:", layout="completion")
+    config = RunConfig(seed=1, iterations=1, candidates_per_iteration=1, survivors=1)
+    proposals = FixedProposals([other])
+    state, recorder, _provider, _gateway = _search(config, provider=WrongProvider(), strategies=[proposals])
+    refined, validation = recorder.records[-2], recorder.records[-1]
+    assert refined.summary["scores"] == {other.key[:8]: 0.0} and refined.summary["survivors"] == []
+    assert validation.summary["candidates"] == []
+    assert {key for key, _scored in validation.predictions} == {BASELINE.key}  # only the incumbent's sample
+    assert "a tie at zero does not count" in validation.summary["note"]
+    assert state.incumbent.key == BASELINE.key
+
+
 def test_it_stops_after_patience_iterations_without_improvement():
     same = [BASELINE.edit(template="Sentiment of: {{text}}")]
     state, recorder, _provider, _gateway = _search(

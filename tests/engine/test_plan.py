@@ -10,10 +10,10 @@ import pytest
 
 from promptopt.errors import InvalidInputError
 from tests.engine.engine_support import BASELINE, MemoryRecorder, SentimentProvider, build_engine, search_data
-from workflows.engine.config import RunConfig
+from workflows.engine.config import DEFAULT_ITERATIONS, RunConfig
 from workflows.engine.data import EngineExample
 from workflows.engine.estimate import run_estimate
-from workflows.engine.loop import Engine
+from workflows.engine.loop import Engine, look_confidence
 from workflows.engine.output_bound import output_token_bound
 from workflows.engine.plan import MIN_VALIDATION_ROWS, search_plan
 
@@ -32,7 +32,7 @@ def test_without_a_call_budget_the_configured_shape_runs_on_a_validation_sample(
         config.candidates_per_iteration,
         config.survivors,
     )
-    assert plan.iterations == config.iterations
+    assert plan.iterations == config.iteration_limit == DEFAULT_ITERATIONS
     # Not the whole validation split on every decision: a sample, doubled only for close decisions.
     assert plan.look_sizes() == [60, 120, 240]
 
@@ -45,6 +45,9 @@ def test_a_modest_budget_buys_iterations_by_searching_leaner_and_the_plan_fits_t
     assert plan.test_reserve_calls + plan.search_calls <= 400
     generous = search_plan(_config(5000), **WHOLE_TASK)
     assert generous.candidates_per_iteration > plan.candidates_per_iteration
+    # With no iteration count configured, the budget decides how many iterations there are; a count caps them.
+    assert generous.iterations > DEFAULT_ITERATIONS
+    assert search_plan(_config(5000, iterations=2), **WHOLE_TASK).iterations == 2
 
 
 def test_a_budget_too_small_for_one_iteration_is_refused_with_the_budget_it_needs():
@@ -158,3 +161,11 @@ def test_a_close_decision_looks_again_on_more_rows_before_it_is_decided():
     assert verdict["accepted"] and (verdict["looks"], verdict["rows"]) == (2, 90)
     candidate_rows = [scored for key, scored in second.predictions if key == careful.key]
     assert len(candidate_rows) == 90  # each row scored once, the first 60 kept from the first look
+
+
+def test_the_error_rate_is_split_across_looks_by_their_rows_and_adds_up_to_the_configured_one():
+    looks = [20, 40, 80]
+    levels = [look_confidence(0.95, looks, index) for index in range(len(looks))]
+    assert sum(1 - level for level in levels) == pytest.approx(0.05)
+    assert levels[0] > levels[1] > levels[2]  # the largest sample, where small gains show, gets the most
+    assert look_confidence(0.95, [60], 0) == pytest.approx(0.95)

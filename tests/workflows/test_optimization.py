@@ -4,10 +4,12 @@ resumes after a killed worker, the attempt limit, cancelling, and the `optimize`
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.utils import timezone
 
 from accounts.actors import Actor
@@ -285,7 +287,14 @@ def test_a_call_budget_is_planned_so_the_run_ends_its_iterations_within_it(setup
     run = run_execute(run_id=_create(setup, iterations=5, budget={"max_calls": 120}).pk)
     plan = run.estimate["plan"]
     assert run.status == JobStatus.SUCCEEDED and plan["iterations"] < 5
-    assert run.stop_reason == f"completed the {plan['iterations']} iterations the budget's plan pays for"
+    # The search spends the budget: it stops only when what is left cannot pay for another planned iteration.
+    left = int(
+        re.fullmatch(
+            r"the (\d+) calls left cannot pay for another iteration \(\d+ planned per iteration\)", run.stop_reason
+        ).group(1)
+    )
+    assert left < plan["calls_per_iteration"]
+    assert run.iterations.count() >= plan["iterations"]
     assert run.calls <= 120
     assert run.report["test_complete"] is True
 
@@ -301,6 +310,22 @@ def test_a_budget_stop_still_tests_and_reports_the_best_so_far(setup, provider):
     # The iteration the budget cut short is closed, not left running forever.
     assert not Iteration.objects.filter(run=run, status__in=["pending", "running"]).exists()
     assert not IterationStep.objects.filter(iteration__run=run, status__in=["pending", "running"]).exists()
+
+
+def test_a_budget_too_small_for_one_iteration_is_refused_before_any_call_with_the_budget_needed(setup, provider):
+    options = ["--team", setup["team"].slug, "--prompt", setup["version"].prompt.slug, "--seed", "1"]
+    options += ["--dataset", setup["dataset_version"].dataset.slug]
+    with pytest.raises(CommandError, match=r"budget\.max_calls: 60 calls cannot pay for one iteration") as refused:
+        call_command("optimize", *options, "--max-calls", "60")
+    needed = int(re.search(r"give at least (\d+) calls", str(refused.value)).group(1))
+    assert provider.calls == 0
+    assert not OptimizationRun.objects.exists()
+    # The budget it names is enough: that run is planned (one iteration at least) and accepted.
+    run = _create(setup, budget={"max_calls": needed})
+    assert run.estimate["plan"]["iterations"] >= 1
+    assert run.estimate["task_calls"] <= needed
+    with pytest.raises(InvalidInputError, match="cannot pay for one iteration"):
+        _create(setup, budget={"max_calls": needed - 1})
 
 
 def test_the_optimize_command_prints_the_report_and_writes_json(setup, provider, tmp_path, capsys):

@@ -12,6 +12,10 @@ from promptopt.input_limits import MAX_NAME_CHARS, MAX_SEED
 from workflows.evaluation_config import STRICT_CONFIG, BudgetConfig, check_config_shape
 from workflows.metrics import parse_metric_config
 
+# Iterations when neither the config nor a call budget limits them.
+DEFAULT_ITERATIONS = 4
+MAX_ITERATIONS = 100
+
 
 class RunConfig(BaseModel):
     """Every knob of the search; defaults suit the embedded model on a dataset of a few hundred rows."""
@@ -22,7 +26,13 @@ class RunConfig(BaseModel):
     strategies: list[Annotated[str, Field(max_length=MAX_NAME_CHARS)]] = Field(
         default_factory=lambda: ["auto"], min_length=1, max_length=10
     )
-    iterations: int = Field(default=4, ge=1, le=100, description="Most iterations of the five steps.")
+    iterations: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_ITERATIONS,
+        description=f"Most iterations of the five steps. Blank: as many as a call budget pays for, "
+        f"else {DEFAULT_ITERATIONS}.",
+    )
     patience: int = Field(
         default=2, ge=1, le=100, description="Stop after this many iterations without a new incumbent."
     )
@@ -47,6 +57,14 @@ class RunConfig(BaseModel):
     optimizer_model: str | None = Field(default=None, max_length=MAX_NAME_CHARS)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
     fresh: bool = False
+
+    @property
+    def iteration_limit(self) -> int:
+        """The most iterations: the configured number, else as many as a call budget buys (its plan decides),
+        else DEFAULT_ITERATIONS."""
+        if self.iterations is not None:
+            return self.iterations
+        return MAX_ITERATIONS if self.budget.max_calls is not None else DEFAULT_ITERATIONS
 
     @field_validator("metric")
     @classmethod

@@ -135,18 +135,20 @@ class Engine:
 
     def _stop_reason(self, state: EngineState, *, starting: int) -> str:
         config = self._config
-        if starting > self._plan.iterations:
-            if self._plan.iterations < config.iterations:
-                return f"completed the {self._plan.iterations} iterations the budget's plan pays for"
-            return f"completed {config.iterations} iterations"
+        if starting > config.iteration_limit:
+            return f"completed {config.iteration_limit} iterations"
         remaining = self._remaining_calls()
         if starting > 1 and remaining is not None and remaining < self._plan.calls_per_iteration:
             # Close decisions may have taken more rows than planned: stop cleanly rather than mid-iteration.
+            # Calls the plan counted but did not spend (cache hits, fewer proposals) buy further iterations.
             return (
                 f"the {remaining} calls left cannot pay for another iteration "
                 f"({self._plan.calls_per_iteration} planned per iteration)"
             )
-        if state.iterations_without_improvement >= config.patience:
+        # Patience saves calls the user would rather keep; when the budget is what limits the search (its plan
+        # buys fewer iterations than configured), the user has set aside those calls for it, so they are spent.
+        budget_bound = self._plan.iterations < config.iteration_limit
+        if not budget_bound and state.iterations_without_improvement >= config.patience:
             return f"no improvement in {config.patience} iterations (patience)"
         score = state.incumbent.validation_score
         if config.target_score is not None and score is not None and score >= config.target_score:
@@ -287,10 +289,12 @@ class Engine:
         ranked.sort(key=lambda item: -item[0])
         # A candidate goes on to validation only if it did at least as well as the incumbent on the same
         # examples: validation rows are the expensive part, and a candidate behind on train rarely wins there.
+        # A tie at zero is no evidence (neither got a row right), so it does not earn validation either; the
+        # calls saved pay for more iterations.
         state.survivors = [
             candidate.key
             for score, baseline_mean, candidate in ranked
-            if baseline_mean is None or score >= baseline_mean
+            if baseline_mean is None or score > baseline_mean or (score == baseline_mean and score > 0)
         ][: self._plan.survivors]
         record.candidates = [candidate.model_copy(deep=True) for candidate in state.proposals]
         record.summary = {
@@ -426,7 +430,7 @@ class Engine:
         ]
         record.candidates = [proposals[key].model_copy(deep=True) for key in state.survivors]
         if not state.survivors:
-            record.summary["note"] = "no candidate kept up with the incumbent on train"
+            record.summary["note"] = "no candidate kept up with the incumbent on train (a tie at zero does not count)"
 
     def _validate(self, candidate: CandidateState, rows: int, record: StepRecord) -> None:
         """Score `candidate` on the first `rows` validation rows it has not been scored on yet. Rows the budget
@@ -443,23 +447,31 @@ class Engine:
         self, state: EngineState, candidate: CandidateState, record: StepRecord, *, later_survivors: int
     ) -> tuple[dict[str, Any], Any]:
         """Compare on the first look's rows; while the decision is close (a gain whose interval still reaches
-        zero) and the budget can spare it without cutting the plan short, look again on twice the rows. Each
-        look tests at the confidence level split across all possible looks (Bonferroni), so the chance of
+        zero) and the budget can spare it without cutting the plan short, look again on twice the rows. The
+        error rate 1 - confidence is split across all possible looks in proportion to their rows (a Bonferroni
+        split weighted towards the larger samples, where small gains can be told from noise), so the chance of
         accepting a candidate that is not better stays within 1 - confidence however many looks are taken."""
         looks = self._plan.look_sizes()
-        confidence = 1.0 - (1.0 - self._config.confidence) / len(looks)
         for index, rows in enumerate(looks):
             self._validate(state.incumbent, rows, record)
             self._validate(candidate, rows, record)
+            confidence = look_confidence(self._config.confidence, looks, index)
             verdict, comparison, close = self._verdict(state.incumbent, candidate, rows, confidence=confidence)
             verdict["looks"] = index + 1
             if not close or index + 1 == len(looks):
                 return verdict, comparison
-            extra = 2 * (looks[index + 1] - rows)  # candidate and incumbent on the added rows, at most
+            extra = self._unscored_rows(state.incumbent, looks[index + 1]) + self._unscored_rows(
+                candidate, looks[index + 1]
+            )
             if not self._can_spare(extra, later_survivors=later_survivors):
                 verdict["reason"] = "gain within noise (the budget cannot pay for a larger sample)"
                 return verdict, comparison
         raise AssertionError("unreachable: the last look returns")
+
+    def _unscored_rows(self, candidate: CandidateState, rows: int) -> int:
+        """Calls a look at the first `rows` validation rows still needs for this candidate (the incumbent's rows
+        are often scored already, for an earlier candidate)."""
+        return sum(example.id not in candidate.validation for example in self._validation_order[:rows])
 
     def _can_spare(self, calls: int, *, later_survivors: int) -> bool:
         """Settling a close decision comes before later iterations (a confirmed gain is worth more than more
@@ -506,6 +518,11 @@ class Engine:
             return verdict, comparison, False
         verdict["reason"] = "gain within noise"
         return verdict, comparison, gain.mean > 0
+
+
+def look_confidence(confidence: float, looks: Sequence[int], index: int) -> float:
+    """The confidence level of look `index`: its share of the error rate is its share of all looks' rows."""
+    return 1.0 - (1.0 - confidence) * looks[index] / sum(looks)
 
 
 def _upper_bound(values: dict[int, float | None], total_pulls: int) -> float:

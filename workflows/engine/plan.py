@@ -10,7 +10,13 @@ even the leanest shape buys one iteration, the run is refused before any call, w
 
 Validation decisions race: a survivor is first compared with the incumbent on `validation_rows` rows; when the
 decision is close it gets twice as many rows, up to `validation_looks` looks. Each look tests at a stricter
-level (the error rate split evenly across the looks), so the gate's guarantee holds for the sample used.
+level (the error rate split across the looks in proportion to their rows), so the gate's guarantee holds for
+the sample used.
+
+Under a call budget the plan's iterations are a floor, not a ceiling: calls the plan counted but did not
+spend (cache hits, candidates that earned no validation) pay for further iterations, up to the configured
+number (none configured: as long as the budget lasts), and patience does not cut a budget-bound search short
+(the user set those calls aside for it).
 """
 
 from __future__ import annotations
@@ -128,21 +134,21 @@ def search_plan(config: RunConfig, *, train_size: int, validation_size: int, tes
         )
 
     if budget is None:
-        return plan_for(configured, config.iterations)
+        return plan_for(configured, config.iteration_limit)
     search = budget - reserve
     if search <= 0:
         raise InvalidInputError(
             f"budget.max_calls: {budget} leaves nothing for the search once the {reserve} calls that score "
             f"baseline and winner on the {test_size} test rows are kept back"
         )
-    target = min(config.iterations, TARGET_ITERATIONS)
+    target = min(config.iteration_limit, TARGET_ITERATIONS)
     options = [
         (_iterations_affordable(shape, search, train_size=train_size, selection=config.selection), shape)
         for shape in _leaner_shapes(configured, validation_floor=min(MIN_VALIDATION_ROWS, validation_cap))
     ]
     for affordable, shape in options:
         if affordable >= target:
-            return plan_for(shape, min(config.iterations, affordable))
+            return plan_for(shape, min(config.iteration_limit, affordable))
     affordable, shape = max(options, key=lambda option: option[0])  # the richest shape that buys the most
     if affordable < 1:
         shape = options[-1][1]  # the leanest shape, which needs the least

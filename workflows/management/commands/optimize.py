@@ -67,7 +67,11 @@ class Command(BaseCommand):
             action="append",
             help="auto (default), mutations, demos, critique, history, vertex; repeat to mix several.",
         )
-        parser.add_argument("--iterations", type=int, help="Most iterations of the five steps (default 4).")
+        parser.add_argument(
+            "--iterations",
+            type=int,
+            help="Most iterations of the five steps (default: as many as --max-calls pays for, else 4).",
+        )
         parser.add_argument("--patience", type=int, help="Stop after this many iterations without improvement.")
         parser.add_argument("--target-score", type=float, help="Stop once the validation score reaches this.")
         parser.add_argument("--candidates", type=int, help="Candidates proposed per iteration (default 6).")
