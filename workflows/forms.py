@@ -19,7 +19,7 @@ from promptopt.input_limits import MAX_SEED
 from prompts.models import DatasetVersion, PromptVersion
 from prompts.models import Provider as ProviderName
 from prompts.splits import SPLIT_CHOICES, Split
-from workflows.engine.config import run_config_from_options
+from workflows.engine.config import DEFAULT_ITERATIONS, MAX_ITERATIONS, run_config_from_options
 from workflows.engine.strategies.registry import STRATEGY_NAMES
 from workflows.evaluation_config import evaluation_config_from_options
 from workflows.metrics.config import SINGLE_METRIC_NAMES
@@ -86,7 +86,10 @@ class RunStartForm(TargetForm):
     )
     optimizer_model = forms.CharField(required=False, max_length=200)
     iterations = forms.IntegerField(
-        required=False, min_value=1, max_value=100, help_text="Blank: as many as the call budget pays for, else 4."
+        required=False,
+        min_value=1,
+        max_value=MAX_ITERATIONS,
+        help_text=f"Blank: as many as the call budget pays for, else {DEFAULT_ITERATIONS}.",
     )
     max_calls = forms.IntegerField(required=False, min_value=1, help_text="Most provider calls, final test included.")
     max_tokens = forms.IntegerField(required=False, min_value=1)

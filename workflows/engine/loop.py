@@ -435,7 +435,7 @@ class Engine:
     def _validate(self, candidate: CandidateState, rows: int, record: StepRecord) -> None:
         """Score `candidate` on the first `rows` validation rows it has not been scored on yet. Rows the budget
         stopped before they were sent stay unscored, so a resumed run scores them then."""
-        missing = [example for example in self._validation_order[:rows] if example.id not in candidate.validation]
+        missing = self._unscored(candidate, rows)
         if not missing:
             return
         scored = [item for item in self._scorer.score(self.bounded(candidate.prompt()), missing) if not item.not_run]
@@ -460,18 +460,17 @@ class Engine:
             verdict["looks"] = index + 1
             if not close or index + 1 == len(looks):
                 return verdict, comparison
-            extra = self._unscored_rows(state.incumbent, looks[index + 1]) + self._unscored_rows(
-                candidate, looks[index + 1]
-            )
+            # What the next look still needs: the incumbent's rows are often scored already (an earlier candidate).
+            following = looks[index + 1]
+            extra = len(self._unscored(state.incumbent, following)) + len(self._unscored(candidate, following))
             if not self._can_spare(extra, later_survivors=later_survivors):
                 verdict["reason"] = "gain within noise (the budget cannot pay for a larger sample)"
                 return verdict, comparison
         raise AssertionError("unreachable: the last look returns")
 
-    def _unscored_rows(self, candidate: CandidateState, rows: int) -> int:
-        """Calls a look at the first `rows` validation rows still needs for this candidate (the incumbent's rows
-        are often scored already, for an earlier candidate)."""
-        return sum(example.id not in candidate.validation for example in self._validation_order[:rows])
+    def _unscored(self, candidate: CandidateState, rows: int) -> list[EngineExample]:
+        """The first `rows` validation rows this candidate has not been scored on yet."""
+        return [example for example in self._validation_order[:rows] if example.id not in candidate.validation]
 
     def _can_spare(self, calls: int, *, later_survivors: int) -> bool:
         """Settling a close decision comes before later iterations (a confirmed gain is worth more than more
