@@ -39,6 +39,9 @@ class SearchPlanOut(_Out):
     test_reserve_calls: int = Field(description="Calls kept back for the final test.")
     baseline_validation_calls: int
     calls_per_iteration: int = Field(description="Planned task calls per iteration (decisions on the first look).")
+    answer_naming_calls: int = Field(
+        default=0, description="Task calls asking the task model to name the answer, once (0 for older runs)."
+    )
     search_calls: int = Field(description="Planned task calls of the whole search.")
     budget_calls: int | None
 

@@ -158,6 +158,7 @@ def plan_text(plan: SearchPlanOut) -> str:
         f"plan: {plan.iterations} iteration{'s' if plan.iterations != 1 else ''} of {plan.calls_per_iteration} "
         f"calls ({plan.candidates_per_iteration} candidates on minibatches of {plan.minibatch_size}, "
         f"{plan.survivors} on validation), validation samples of {plan.validation_rows} rows{looks}; "
-        f"{plan.baseline_validation_calls} calls for the baseline's validation, {plan.test_reserve_calls} kept "
-        f"for the final test"
+        f"{plan.baseline_validation_calls} calls for the baseline's validation, "
+        + (f"{plan.answer_naming_calls} to name the answer, " if plan.answer_naming_calls else "")
+        + f"{plan.test_reserve_calls} kept for the final test"
     )

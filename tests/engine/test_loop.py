@@ -7,12 +7,14 @@ import pytest
 from prompts.content import PromptContent
 from tests.engine.engine_support import (
     BASELINE,
+    TEST_MARKER,
     MemoryRecorder,
     SentimentProvider,
     WorkerKilled,
     build_engine,
     search_data,
 )
+from workflows.engine.answer_names import NAMING_CUE, NAMING_SAMPLES
 from workflows.engine.config import RunConfig
 from workflows.engine.loop import Engine
 from workflows.engine.scoring import SearchCancelled
@@ -206,3 +208,33 @@ def test_the_ucb_bandit_also_finds_the_better_candidate_and_keeps_comparisons_pa
     assert candidate_rows - set(state.minibatch_ids) <= incumbent_rows
     assert candidate_rows - set(state.minibatch_ids), "the bandit spent extra rows"
     assert state.incumbent.prompt().output_type == "choice"
+
+
+class NamingProvider(SentimentProvider):
+    """Also answers the engine's question about what the answer is, as the embedded model does on antonyms."""
+
+    def generate(self, requests):
+        generations = super().generate(requests)
+        return [
+            type(generation)(text=" opposite of the input.", input_tokens=60, output_tokens=5)
+            if NAMING_CUE in request.prompt.completion_text
+            else generation
+            for request, generation in zip(requests, generations, strict=True)
+        ]
+
+
+def test_the_task_model_is_asked_once_what_the_answer_is_and_the_mutations_may_name_the_field_after_it():
+    provider = NamingProvider()
+    _state, recorder, _provider, gateway = _search(RunConfig(seed=1, iterations=2, patience=5), provider=provider)
+
+    asked = [text for text in provider.seen if NAMING_CUE in text]
+    assert len(asked) == NAMING_SAMPLES  # once for the run, not once per iteration
+    assert all(TEST_MARKER not in text and "validation review" not in text for text in asked)  # train pairs only
+    proposals = [record for record in recorder.records if record.step == "proposal"]
+    assert [record.summary["answer_names"] for record in proposals] == [["Opposite"], ["Opposite"]]
+    assert gateway.usage.calls == provider.calls  # the question's calls are counted like any other
+
+    silent = NamingProvider()
+    fixed = FixedProposals([BASELINE.edit(max_tokens=9)])
+    _search(RunConfig(seed=1, iterations=1), provider=silent, strategies=[fixed])
+    assert not any(NAMING_CUE in text for text in silent.seen)  # no strategy of this mix uses the names

@@ -10,6 +10,7 @@ import pytest
 
 from promptopt.errors import InvalidInputError
 from tests.engine.engine_support import BASELINE, MemoryRecorder, SentimentProvider, build_engine, search_data
+from workflows.engine.answer_names import NAMING_SAMPLES
 from workflows.engine.config import DEFAULT_ITERATIONS, RunConfig
 from workflows.engine.data import EngineExample
 from workflows.engine.estimate import run_estimate
@@ -169,3 +170,17 @@ def test_the_error_rate_is_split_across_looks_by_their_rows_and_adds_up_to_the_c
     assert sum(1 - level for level in levels) == pytest.approx(0.05)
     assert levels[0] > levels[1] > levels[2]  # the largest sample, where small gains show, gets the most
     assert look_confidence(0.95, [60], 0) == pytest.approx(0.95)
+
+
+def test_the_question_to_the_task_model_about_the_answer_is_planned_once_and_only_for_the_mutations():
+    with_mutations = search_plan(_config(400), **WHOLE_TASK)
+    without = search_plan(_config(400, strategies=["demos"]), **WHOLE_TASK)
+
+    assert with_mutations.answer_naming_calls == NAMING_SAMPLES
+    assert with_mutations.search_calls == (
+        with_mutations.baseline_validation_calls
+        + NAMING_SAMPLES
+        + with_mutations.iterations * with_mutations.calls_per_iteration
+    )
+    assert without.answer_naming_calls == 0
+    assert with_mutations.as_dict()["answer_naming_calls"] == NAMING_SAMPLES

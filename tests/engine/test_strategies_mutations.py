@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
+from prompts.content import PromptContent
 from prompts.rendering import render
 from tests.engine.test_strategies_support import SENTIMENT_PROMPT, open_answer_context, sentiment_context
 from workflows.engine.strategies.base import HistoryEntry
@@ -60,8 +62,8 @@ def test_it_proposes_completion_layout_labels_and_demonstrations_together_first(
 
     first, second = MutationStrategy().propose(sentiment_context(), 3)[:2]
 
-    assert first.params == {"operators": ["use_completion_layout", "constrain_to_labels", "add_demos"]}
-    assert second.params == {"operators": ["use_completion_layout", "name_fields", "add_demos"]}
+    assert first.params["operators"] == ["use_completion_layout", "constrain_to_labels", "add_demos"]
+    assert second.params["operators"] == ["use_completion_layout", "name_fields", "add_demos"]
     assert first.content.layout == "completion"
     assert first.content.output_type == "choice"
     assert set(first.content.output_choices) == {"positive", "negative"}
@@ -91,14 +93,14 @@ def test_it_keeps_a_template_cue_when_switching_to_completion():
     assert render(switched, {"text": "Great."}).completion_text == "Review: Great.\nSentiment:"
 
 
-def test_it_names_the_fields_of_a_completion_template_after_the_instruction_or_generically():
+def test_it_names_the_answer_field_after_the_instruction_rather_than_generically():
     content = SENTIMENT_PROMPT.edit(layout="completion")  # "Classify the sentiment of the review.\nReview: {{text}}"
     context = sentiment_context(incumbent=content)
 
     named = {name_fields(content, context, random.Random(seed)).template for seed in range(40)}
 
     assert "Classify the sentiment of the review.\nText: {{text}}\nSentiment:" in named
-    assert "Classify the sentiment of the review.\nReview: {{text}}\nAnswer:" in named
+    assert not any(template.endswith(("\nAnswer:", "\nOutput:")) for template in named)
     for template in named:
         instruction, input_line, cue = template.split("\n")
         assert instruction == "Classify the sentiment of the review."
@@ -106,6 +108,35 @@ def test_it_names_the_fields_of_a_completion_template_after_the_instruction_or_g
         assert input_line.split(":")[0] != cue[:-1]
     rendered = render(content.edit(template="Review: {{text}}\nSentiment:"), {"text": "Fine."})
     assert rendered.completion_text.endswith("Review: Fine.\nSentiment:")
+
+
+def test_it_names_the_answer_field_generically_when_nothing_says_what_the_answer_is():
+    content = PromptContent(layout="completion", template="Input: {{text}}\nOutput:")
+    context = sentiment_context(incumbent=content)
+
+    named = {name_fields(content, context, random.Random(seed)).template for seed in range(40)}
+
+    assert "Input: {{text}}\nAnswer:" in named
+    assert "Question: {{text}}\nOutput:" in named
+
+
+def test_it_names_the_answer_field_as_the_task_model_called_the_answer():
+    content = PromptContent(layout="completion", template="Input: {{text}}\nOutput:")
+    context = replace(sentiment_context(incumbent=content), answer_names=("Opposite",))
+
+    named = {name_fields(content, context, random.Random(seed)).template for seed in range(40)}
+
+    assert named == {"Input: {{text}}\nOpposite:", "Question: {{text}}\nOpposite:", "Text: {{text}}\nOpposite:"}
+
+
+def test_each_priority_recipe_gets_a_turn_before_one_comes_back():
+    first = MutationStrategy().propose(sentiment_context(), 1)[0]
+    earlier = HistoryEntry(first.content, 0.0, "mutations", "minibatch", params=first.params)
+
+    second = MutationStrategy().propose(sentiment_context(iteration=2, seed=8, history=(earlier,)), 1)[0]
+
+    assert first.params["operators"] == ["use_completion_layout", "constrain_to_labels", "add_demos"]
+    assert second.params["operators"] == ["use_completion_layout", "name_fields", "add_demos"]
 
 
 def test_it_names_fields_only_in_a_completion_template_with_one_input_line():

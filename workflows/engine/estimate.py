@@ -82,4 +82,4 @@ def _most_search_calls(plan: SearchPlan) -> int:
     """Every survivor looked at on the largest sample, and the incumbent extended to it once per iteration."""
     first, last = plan.validation_rows, plan.look_sizes()[-1]
     per_iteration = plan.calls_per_iteration + plan.survivors * (last - first) + (last - first)
-    return plan.baseline_validation_calls + plan.iterations * per_iteration
+    return plan.fixed_calls + plan.iterations * per_iteration

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from prompts.content import PromptContent
+from workflows.engine.answer_names import NAMING_MAX_TOKENS, agreed_names, naming_prompts
 from workflows.engine.config import RunConfig
 from workflows.engine.data import EngineExample, SearchData, label_set
 from workflows.engine.output_bound import output_token_bound, within_bound
@@ -92,6 +93,7 @@ class Engine:
         random.Random(f"{config.seed}:validation").shuffle(order)  # noqa: S311 - sampling, not secrets
         self._validation_order = order[: plan.validation_max_rows]
         self._output_bound = output_token_bound(data.train, metric_name=str(config.metric.get("name", "")))
+        self._answer_names: tuple[str, ...] | None = None  # asked at the first proposal step
 
     @property
     def output_bound(self) -> int | None:
@@ -225,6 +227,8 @@ class Engine:
         state.proposals = proposals
         record.candidates = [candidate.model_copy(deep=True) for candidate in proposals]
         record.summary = {"proposed": len(proposals), "by_strategy": by_strategy}
+        if context.answer_names:
+            record.summary["answer_names"] = list(context.answer_names)
 
     def _proposal_context(self, state: EngineState, iteration: int) -> ProposalContext:
         observations = []
@@ -264,7 +268,19 @@ class Engine:
             iteration=iteration,
             seed=self._config.seed * 1_000 + iteration,
             optimizer=self._optimizer,
+            answer_names=self.answer_names(),
         )
+
+    def answer_names(self) -> tuple[str, ...]:
+        """Names the task model gives the answer when shown train pairs; asked once per process (a resumed run
+        asks again, and finds the answers in the gateway's cache when it has one)."""
+        if self._answer_names is None:
+            if not any(getattr(strategy, "uses_answer_names", False) for strategy in self._strategies):
+                self._answer_names = ()
+                return self._answer_names
+            prompts = naming_prompts(self._data.train, seed=self._config.seed)
+            self._answer_names = agreed_names(self._scorer.complete(prompts, max_tokens=NAMING_MAX_TOKENS))
+        return self._answer_names
 
     # 4. Refined inference: candidates on the same minibatch (paired), more examples for the promising ones.
     def _refined_inference(self, state: EngineState, record: StepRecord) -> None:

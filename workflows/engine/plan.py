@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from promptopt.errors import InvalidInputError
+from workflows.engine.answer_names import naming_calls
 from workflows.engine.config import RunConfig
 
 # Below this many rows a paired comparison can hardly tell a real gain from noise (a candidate would have to
@@ -58,6 +59,7 @@ class SearchPlan:
     test_reserve_calls: int
     baseline_validation_calls: int
     calls_per_iteration: int  # planned: every survivor decided on its first look
+    answer_naming_calls: int  # once, before the first proposals (answer_names.py)
     budget_calls: int | None
 
     @property
@@ -78,7 +80,12 @@ class SearchPlan:
 
     @property
     def search_calls(self) -> int:
-        return self.baseline_validation_calls + self.iterations * self.calls_per_iteration
+        return self.fixed_calls + self.iterations * self.calls_per_iteration
+
+    @property
+    def fixed_calls(self) -> int:
+        """Search calls made once, whatever the number of iterations."""
+        return self.baseline_validation_calls + self.answer_naming_calls
 
     def look_sizes(self) -> list[int]:
         """The validation sample of each look: the first sample, doubled each time, capped at the maximum."""
@@ -95,6 +102,7 @@ class SearchPlan:
             "test_reserve_calls": self.test_reserve_calls,
             "baseline_validation_calls": self.baseline_validation_calls,
             "calls_per_iteration": self.calls_per_iteration,
+            "answer_naming_calls": self.answer_naming_calls,
             "search_calls": self.search_calls,
             "budget_calls": self.budget_calls,
         }
@@ -117,6 +125,7 @@ def search_plan(config: RunConfig, *, train_size: int, validation_size: int, tes
         validation_rows=first_look,
     )
     reserve = test_reserve_calls(test_size)
+    naming = naming_calls(config.strategies, train_size=train_size)
     budget = config.budget.max_calls
 
     def plan_for(shape: SearchShape, iterations: int) -> SearchPlan:
@@ -130,12 +139,13 @@ def search_plan(config: RunConfig, *, train_size: int, validation_size: int, tes
             test_reserve_calls=reserve,
             baseline_validation_calls=shape.validation_rows,
             calls_per_iteration=iteration_calls(shape, train_size=train_size, selection=config.selection),
+            answer_naming_calls=naming,
             budget_calls=budget,
         )
 
     if budget is None:
         return plan_for(configured, config.iteration_limit)
-    search = budget - reserve
+    search = budget - reserve - naming
     if search <= 0:
         raise InvalidInputError(
             f"budget.max_calls: {budget} leaves nothing for the search once the {reserve} calls that score "
@@ -153,7 +163,10 @@ def search_plan(config: RunConfig, *, train_size: int, validation_size: int, tes
     if affordable < 1:
         shape = options[-1][1]  # the leanest shape, which needs the least
         needed = (
-            reserve + shape.validation_rows + iteration_calls(shape, train_size=train_size, selection=config.selection)
+            reserve
+            + naming
+            + shape.validation_rows
+            + iteration_calls(shape, train_size=train_size, selection=config.selection)
         )
         raise InvalidInputError(
             f"budget.max_calls: {budget} calls cannot pay for one iteration of the search: the final test keeps "

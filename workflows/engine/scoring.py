@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from prompts.content import PromptContent
-from prompts.rendering import RenderError, render
+from prompts.rendering import Message, RenderedPrompt, RenderError, render
 from workflows.engine.data import EngineExample
 from workflows.engine.state import Scored
 from workflows.gateway.gateway import Gateway
@@ -84,6 +84,28 @@ class Scorer:
                 self._on_examples(len(chunk))
         order = {example.id: position for position, example in enumerate(examples)}
         return sorted(outputs, key=lambda scored: order[scored.example_id])
+
+    def complete(self, texts: Sequence[str], *, max_tokens: int) -> list[str | None]:
+        """The task model's greedy continuation of each plain text (None where the call failed or was not run):
+        for questions the engine asks the task model itself, outside any prompt of the run."""
+        if self._should_stop():
+            raise SearchCancelled
+        requests = [
+            GenerationRequest(
+                prompt=RenderedPrompt(
+                    layout="completion",
+                    messages=(Message(role="user", content=text),),
+                    completion_text=text,
+                    choices=(),
+                ),
+                temperature=0.0,
+                max_tokens=max_tokens,
+                seed=self._seed,
+            )
+            for text in texts
+        ]
+        results = self._gateway.run(requests) if requests else []
+        return [result.generation.text if result.generation is not None else None for result in results]
 
     def evaluate(self, outputs: Sequence[Scored], examples: Mapping[int, EngineExample]) -> list[Scored]:
         """The outputs with the metric's score and feedback; outputs without text stay unscored."""

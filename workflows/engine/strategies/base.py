@@ -57,6 +57,8 @@ class ProposalContext:
     iteration: int
     seed: int
     optimizer: OptimizerModel | None = None  # None: no optimizer model is configured
+    # What the task model, shown train pairs, called the answer ("Opposite"): candidate answer-field names.
+    answer_names: tuple[str, ...] = ()
 
     @property
     def failures(self) -> tuple[Observation, ...]:

@@ -226,7 +226,8 @@ def name_fields(content: PromptContent, context: ProposalContext, rng: random.Ra
     """Names the input and answer fields of a completion template (`Word: {{input}}` / `Antonym:`).
 
     A small model continues a pattern by its field names, so a name that says what the answer is (taken from
-    the instruction's own noun phrases, or a generic one) often decides between a right answer and a rambling
+    the instruction's own noun phrases or from what the task model called the answer when shown train pairs,
+    else a generic one) often decides between a right answer and a rambling
     one. Applies to completion templates with one input line; other lines are kept.
     """
     if content.layout != "completion":
@@ -239,13 +240,15 @@ def name_fields(content: PromptContent, context: ProposalContext, rng: random.Ra
     variable = match.group(1)
     phrases = instruction_phrases(content.instruction_text)
     input_names = _unique([variable.replace("_", " ").capitalize(), *phrases, *GENERIC_INPUT_NAMES])
-    output_names = _unique([*phrases, *GENERIC_OUTPUT_NAMES])
+    specific = _unique([*phrases, *context.answer_names])
+    output_names = _unique([*specific, *GENERIC_OUTPUT_NAMES])
     pairs = [(given, wanted) for given in input_names for wanted in output_names if given != wanted]
     current = (lines[input_lines[0]].strip(), lines[cue_line].strip() if cue_line is not None else "")
     pairs = [pair for pair in pairs if (f"{pair[0]}: {{{{{variable}}}}}", f"{pair[1]}:") != current]
     if not pairs:
         return None
-    given, wanted = rng.choice(pairs)
+    # A name that says what the answer is beats a generic one, so those are tried first.
+    given, wanted = rng.choice([pair for pair in pairs if pair[1] in specific] or pairs)
     lines[input_lines[0]] = f"{given}: {{{{{variable}}}}}"
     if cue_line is not None:
         lines[cue_line] = f"{wanted}:"
@@ -321,6 +324,7 @@ class MutationStrategy:
 
     name: ClassVar[str] = "mutations"
     needs_optimizer: ClassVar[bool] = False
+    uses_answer_names: ClassVar[bool] = True  # the loop asks the task model to name the answer (answer_names.py)
 
     def __init__(self, *, max_demos: int = DEFAULT_MAX_DEMOS) -> None:
         self.operators = operator_library(max_demos)
@@ -331,7 +335,7 @@ class MutationStrategy:
         rng = random.Random(f"mutations:{context.seed}")  # noqa: S311 - reproducible, not a secret
         new_contents = NewContents(context)
         proposals: list[Proposal] = []
-        recipes = [*PRIORITY_RECIPES, *self._random_recipes(rng, count * ATTEMPTS_PER_PROPOSAL)]
+        recipes = [*self._priority_order(context), *self._random_recipes(rng, count * ATTEMPTS_PER_PROPOSAL)]
         for recipe in recipes:
             if len(proposals) >= count:
                 break
@@ -344,10 +348,23 @@ class MutationStrategy:
                     content=content,
                     strategy=self.name,
                     rationale=f"Mutations: {steps}.",
-                    params={"operators": list(applied)},
+                    params={"operators": list(applied), "recipe": list(recipe)},
                 )
             )
         return proposals
+
+    def _priority_order(self, context: ProposalContext) -> list[tuple[str, ...]]:
+        """The priority recipes, those this run has not tried yet first: with one mutation per iteration, the
+        first recipe would otherwise come back every iteration (only its demonstrations differing) and the
+        others would never get a turn. A recipe counts as tried when an earlier candidate was built by it, or
+        by the same operators (a recipe whose inapplicable steps were skipped)."""
+        tried = set()
+        for entry in context.history:
+            if entry.strategy == self.name:
+                tried.add(tuple(entry.params.get("recipe", ())))
+                tried.add(tuple(entry.params.get("operators", ())))
+        untried = [recipe for recipe in PRIORITY_RECIPES if recipe not in tried]
+        return [*untried, *(recipe for recipe in PRIORITY_RECIPES if recipe in tried)]
 
     def _random_recipes(self, rng: random.Random, attempts: int) -> list[tuple[str, ...]]:
         names = list(self.operators)
