@@ -1,0 +1,117 @@
+"""The bake-off's tables and charts from its results file: per task and system, over the seeds run, test
+accuracy with a 95 % interval, the paired difference against each baseline and the best DSPy optimizer
+(paired bootstrap interval and exact McNemar p over every seed's test rows), calls, prompt tokens, time."""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from _support import table
+
+PLAIN, STATED = "baseline_plain", "baseline_stated"
+
+
+def write_report(results: list[dict[str, Any]], *, results_path: Path) -> None:
+    """Print one table per task and the average over tasks, and draw one chart per task beside the results."""
+    by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for result in results:
+        by_task[result["task"]].append(result)
+    for task, rows in by_task.items():
+        print(f"\n### {task}\n")
+        print(task_table(rows))
+        chart = results_path.parent / f"bakeoff-{task}.png"
+        draw_chart(task, rows, chart)
+        print(f"\n![{task}: test accuracy against task calls]({chart.name})")
+
+
+def task_table(rows: list[dict[str, Any]]) -> str:
+    from workflows.stats import compare_paired, mean_with_interval
+
+    systems = list(dict.fromkeys(row["system"] for row in rows))
+    best_dspy = _best_dspy(rows)
+    lines = []
+    for system in systems:
+        scores = _pooled(rows, system)
+        seeds = _seeds(rows, system)
+        estimate = mean_with_interval(scores)
+        cells = [
+            system,
+            len(seeds),
+            f"{estimate.mean:.3f} ({estimate.low:.3f} to {estimate.high:.3f})",
+        ]
+        for reference in (PLAIN, STATED, best_dspy):
+            common = sorted(set(seeds) & set(_seeds(rows, reference or "")))
+            if reference is None or reference == system or not common:
+                cells.append("")
+                continue
+            comparison = compare_paired(_pooled(rows, reference, common), _pooled(rows, system, common))
+            p = f"p={comparison.mcnemar_p:.3g}" if comparison.mcnemar_p is not None else ""
+            difference = comparison.difference
+            cells.append(f"{difference.mean:+.3f} ({difference.low:+.3f} to {difference.high:+.3f}) {p}")
+        mine = [row for row in rows if row["system"] == system]
+        cells += [
+            int(statistics.median(row["optimize_calls"] for row in mine)),
+            int(statistics.median(row.get("optimizer_model_calls", 0) for row in mine)),
+            int(statistics.median(row["prompt_tokens"] for row in mine)),
+            f"{statistics.median(row['wall_seconds'] for row in mine):.0f}",
+        ]
+        lines.append(cells)
+    headers = [
+        "system",
+        "seeds",
+        "test accuracy (95% CI)",
+        "vs plain baseline",
+        "vs stated baseline",
+        f"vs best DSPy ({best_dspy or 'none'})",
+        "uncached task calls (median)",
+        "optimizer-model calls",
+        "final prompt tokens",
+        "wall s (median)",
+    ]
+    return table(headers, lines)
+
+
+def draw_chart(task: str, rows: list[dict[str, Any]], path: Path) -> None:
+    """Test accuracy (mean over seeds) against uncached optimization calls (median), one point per system."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    for system in dict.fromkeys(row["system"] for row in rows):
+        mine = [row for row in rows if row["system"] == system]
+        calls = statistics.median(row["optimize_calls"] for row in mine)
+        accuracy = statistics.mean(sum(row["test_scores"]) / len(row["test_scores"]) for row in mine)
+        axes.scatter([calls], [accuracy], label=system)
+    axes.set_xlabel("uncached task calls spent optimizing (median over seeds)")
+    axes.set_ylabel("test accuracy (mean over seeds)")
+    axes.set_title(task)
+    axes.set_ylim(0, 1)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=7, loc="best")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def _best_dspy(rows: list[dict[str, Any]]) -> str | None:
+    """The DSPy system with the highest mean test accuracy on this task."""
+    dspy_systems = {row["system"] for row in rows if row["system"].startswith("dspy_")}
+    if not dspy_systems:
+        return None
+    return max(sorted(dspy_systems), key=lambda system: statistics.mean(_pooled(rows, system)))
+
+
+def _seeds(rows: list[dict[str, Any]], system: str) -> list[int]:
+    return sorted(row["seed"] for row in rows if row["system"] == system)
+
+
+def _pooled(rows: list[dict[str, Any]], system: str, seeds: list[int] | None = None) -> list[float]:
+    """Every test row's score over the seeds, seed by seed in order, so two systems' lists pair row by row."""
+    wanted = seeds if seeds is not None else _seeds(rows, system)
+    by_seed = {row["seed"]: row for row in rows if row["system"] == system}
+    return [score for seed in wanted for score in by_seed[seed]["test_scores"]]
