@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from tests.engine.test_strategies_support import sentiment_train
 from workflows.engine.answer_names import (
     MIN_AGREEMENT,
+    MIN_TRAIN_ROWS,
     NAMING_CUE,
     NAMING_SAMPLES,
     PAIRS_PER_SAMPLE,
@@ -16,8 +16,14 @@ from workflows.engine.answer_names import (
 from workflows.engine.data import EngineExample
 
 
+def word_pairs(count: int) -> tuple[EngineExample, ...]:
+    return tuple(
+        EngineExample(id=index, inputs={"text": f"word{index}"}, expected=f"drow{index}") for index in range(count)
+    )
+
+
 def test_each_prompt_shows_train_pairs_then_asks_for_the_answers_name():
-    train = sentiment_train()
+    train = word_pairs(20)
 
     prompts = naming_prompts(train, seed=3)
 
@@ -36,13 +42,17 @@ def test_each_prompt_shows_train_pairs_then_asks_for_the_answers_name():
 
 
 def test_long_inputs_are_cut_and_several_input_fields_are_named():
-    long_row = EngineExample(id=1, inputs={"text": "x" * 5000}, expected="a")
-    two_fields = EngineExample(id=2, inputs={"question": "Why?", "context_text": "Because."}, expected="b")
+    long_rows = [EngineExample(id=index, inputs={"text": "x" * 5000}, expected="y" * 900) for index in range(6)]
+    two_fields = [
+        EngineExample(id=10 + index, inputs={"question": "Why?", "context_text": "Because."}, expected="b")
+        for index in range(6)
+    ]
 
-    prompt = naming_prompts((long_row, two_fields), seed=0)[0]
+    prompts = "\n".join(naming_prompts((*long_rows, *two_fields), seed=0))
 
-    assert "x" * 300 in prompt and "x" * 301 not in prompt
-    assert "Question: Why?\nContext text: Because.\nOutput: b" in prompt
+    assert "x" * 300 in prompts and "x" * 301 not in prompts
+    assert "y" * 300 in prompts and "y" * 301 not in prompts
+    assert "Question: Why?\nContext text: Because.\nOutput: b" in prompts
 
 
 def test_a_name_is_the_phrase_before_its_first_function_word():
@@ -65,9 +75,10 @@ def test_only_names_several_samples_agree_on_count_most_frequent_first():
     assert agreed_names([" opposite", " name", None]) == ()
 
 
-def test_the_question_costs_calls_only_when_the_mutations_run_and_train_can_agree():
+def test_the_question_costs_calls_only_when_the_mutations_run_and_train_has_pairs_to_sample():
     assert naming_calls(["auto"], train_size=100) == NAMING_SAMPLES
     assert naming_calls(["mutations", "demos"], train_size=100) == NAMING_SAMPLES
     assert naming_calls(["demos", "critique"], train_size=100) == 0
-    assert naming_calls(["auto"], train_size=1) == 0
-    assert naming_prompts(sentiment_train()[:1], seed=0) == []
+    assert naming_calls(["auto"], train_size=MIN_TRAIN_ROWS - 1) == 0
+    assert naming_prompts(word_pairs(MIN_TRAIN_ROWS - 1), seed=0) == []
+    assert len(naming_prompts(word_pairs(MIN_TRAIN_ROWS), seed=0)) == NAMING_SAMPLES

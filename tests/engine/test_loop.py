@@ -7,7 +7,6 @@ import pytest
 from prompts.content import PromptContent
 from tests.engine.engine_support import (
     BASELINE,
-    TEST_MARKER,
     MemoryRecorder,
     SentimentProvider,
     WorkerKilled,
@@ -17,7 +16,7 @@ from tests.engine.engine_support import (
 from workflows.engine.answer_names import NAMING_CUE, NAMING_SAMPLES
 from workflows.engine.config import RunConfig
 from workflows.engine.loop import Engine
-from workflows.engine.scoring import SearchCancelled
+from workflows.engine.scoring import Scorer, SearchCancelled
 from workflows.engine.state import STEP_ORDER, EngineState
 from workflows.engine.strategies.base import Proposal, ProposalContext
 from workflows.gateway.budget import Budget
@@ -223,16 +222,24 @@ class NamingProvider(SentimentProvider):
         ]
 
 
-def test_the_task_model_is_asked_once_what_the_answer_is_and_the_mutations_may_name_the_field_after_it():
-    provider = NamingProvider()
-    _state, recorder, _provider, gateway = _search(RunConfig(seed=1, iterations=2, patience=5), provider=provider)
+def test_the_task_model_is_asked_once_what_the_answer_is_and_the_mutations_may_name_the_field_after_it(monkeypatch):
+    questions = []
+    ask = Scorer.complete
 
-    asked = [text for text in provider.seen if NAMING_CUE in text]
-    assert len(asked) == NAMING_SAMPLES  # once for the run, not once per iteration
-    assert all(TEST_MARKER not in text and "validation review" not in text for text in asked)  # train pairs only
+    def counting_complete(self, texts, **kwargs):
+        questions.append(list(texts))
+        return ask(self, texts, **kwargs)
+
+    monkeypatch.setattr(Scorer, "complete", counting_complete)
+    provider = NamingProvider()
+    state, recorder, _provider, _gateway = _search(RunConfig(seed=1, iterations=2, patience=5), provider=provider)
+
+    assert len(questions) == 1 and len(questions[0]) == NAMING_SAMPLES  # once for the run, not per iteration
+    for text in questions[0]:
+        assert "train review" in text and "validation review" not in text  # train pairs only
     proposals = [record for record in recorder.records if record.step == "proposal"]
     assert [record.summary["answer_names"] for record in proposals] == [["Opposite"], ["Opposite"]]
-    assert gateway.usage.calls == provider.calls  # the question's calls are counted like any other
+    assert state.answer_names == ["Opposite"]  # in the checkpoint: a resumed run does not ask again
 
     silent = NamingProvider()
     fixed = FixedProposals([BASELINE.edit(max_tokens=9)])

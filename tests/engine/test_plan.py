@@ -177,10 +177,13 @@ def test_the_question_to_the_task_model_about_the_answer_is_planned_once_and_onl
     without = search_plan(_config(400, strategies=["demos"]), **WHOLE_TASK)
 
     assert with_mutations.answer_naming_calls == NAMING_SAMPLES
-    assert with_mutations.search_calls == (
-        with_mutations.baseline_validation_calls
-        + NAMING_SAMPLES
-        + with_mutations.iterations * with_mutations.calls_per_iteration
-    )
     assert without.answer_naming_calls == 0
     assert with_mutations.as_dict()["answer_naming_calls"] == NAMING_SAMPLES
+    # The refusal counts the question: the budget a demos-only run needs is too little with the mutations.
+    with pytest.raises(InvalidInputError) as refused:
+        search_plan(_config(250, strategies=["demos"]), **WHOLE_TASK)
+    needed = int(re.search(r"give at least (\d+) calls", str(refused.value)).group(1))
+    assert search_plan(_config(needed, strategies=["demos"]), **WHOLE_TASK).iterations == 1
+    with pytest.raises(InvalidInputError):
+        search_plan(_config(needed + NAMING_SAMPLES - 1), **WHOLE_TASK)
+    assert search_plan(_config(needed + NAMING_SAMPLES), **WHOLE_TASK).iterations == 1

@@ -127,6 +127,11 @@ def test_it_names_the_answer_field_as_the_task_model_called_the_answer():
     named = {name_fields(content, context, random.Random(seed)).template for seed in range(40)}
 
     assert named == {"Input: {{text}}\nOpposite:", "Question: {{text}}\nOpposite:", "Text: {{text}}\nOpposite:"}
+    # Once a candidate has tried that name, the generic names get their turn too.
+    earlier = HistoryEntry(content.edit(template="Text: {{text}}\nOpposite:"), 0.0, "mutations", "minibatch")
+    later = replace(context, history=(earlier,))
+    named_later = {name_fields(content, later, random.Random(seed)).template for seed in range(40)}
+    assert "Input: {{text}}\nAnswer:" in named_later
 
 
 def test_each_priority_recipe_gets_a_turn_before_one_comes_back():

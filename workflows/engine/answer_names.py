@@ -23,31 +23,34 @@ PAIRS_PER_SAMPLE = 6
 MIN_AGREEMENT = 2  # samples that must give the same name before the search tries it
 MAX_NAMES = 2
 NAMING_MAX_TOKENS = 8
-# Long inputs are cut so six pairs fit a small context window; the relation shows in the first characters.
+# Long inputs (and answers) are cut so six pairs fit a small context window; the relation shows in the first characters.
 INPUT_CHARS = 300
 NAMING_CUE = "In every example above, the output is the input's"
 # Words that name no relation: the fields themselves, or a restatement of the question.
 NON_NAMES = frozenset(["input", "output", "answer", "same", "example", "examples", "own", "result"])
 NAME_WORDS = 3
+# Below this many train rows every sample would hold nearly the same pairs, and their agreement would say
+# little about the relation.
+MIN_TRAIN_ROWS = 2 * PAIRS_PER_SAMPLE
 NAME_END = re.compile(r"[^A-Za-z\s-]")
 
 
 def naming_calls(strategies: Sequence[str], *, train_size: int) -> int:
     """Task calls the run will spend naming the answer: only the mutations strategy ("auto" includes it) uses
-    the names, and fewer train rows than MIN_AGREEMENT cannot agree on one."""
+    the names, and below MIN_TRAIN_ROWS train rows the question is not asked."""
     uses_names = any(name in ("auto", "mutations") for name in strategies)
-    return NAMING_SAMPLES if uses_names and train_size >= MIN_AGREEMENT else 0
+    return NAMING_SAMPLES if uses_names and train_size >= MIN_TRAIN_ROWS else 0
 
 
 def naming_prompts(train: Sequence[EngineExample], *, seed: int) -> list[str]:
     """The completion prompts that ask the task model to name the answer: pairs, then the cue."""
-    if len(train) < MIN_AGREEMENT:
+    if len(train) < MIN_TRAIN_ROWS:
         return []
     prompts = []
     for sample in range(NAMING_SAMPLES):
         rng = random.Random(f"{seed}:answer-names:{sample}")  # noqa: S311 - sampling, not secrets
-        pairs = rng.sample(list(train), min(PAIRS_PER_SAMPLE, len(train)))
-        blocks = [f"{_inputs_text(example)}\nOutput: {example.expected}" for example in pairs]
+        pairs = rng.sample(list(train), PAIRS_PER_SAMPLE)
+        blocks = [f"{_inputs_text(example)}\nOutput: {example.expected[:INPUT_CHARS]}" for example in pairs]
         prompts.append("\n\n".join([*blocks, NAMING_CUE]))
     return prompts
 

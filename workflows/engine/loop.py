@@ -93,7 +93,6 @@ class Engine:
         random.Random(f"{config.seed}:validation").shuffle(order)  # noqa: S311 - sampling, not secrets
         self._validation_order = order[: plan.validation_max_rows]
         self._output_bound = output_token_bound(data.train, metric_name=str(config.metric.get("name", "")))
-        self._answer_names: tuple[str, ...] | None = None  # asked at the first proposal step
 
     @property
     def output_bound(self) -> int | None:
@@ -268,19 +267,19 @@ class Engine:
             iteration=iteration,
             seed=self._config.seed * 1_000 + iteration,
             optimizer=self._optimizer,
-            answer_names=self.answer_names(),
+            answer_names=self._answer_names(state),
         )
 
-    def answer_names(self) -> tuple[str, ...]:
-        """Names the task model gives the answer when shown train pairs; asked once per process (a resumed run
-        asks again, and finds the answers in the gateway's cache when it has one)."""
-        if self._answer_names is None:
-            if not any(getattr(strategy, "uses_answer_names", False) for strategy in self._strategies):
-                self._answer_names = ()
-                return self._answer_names
-            prompts = naming_prompts(self._data.train, seed=self._config.seed)
-            self._answer_names = agreed_names(self._scorer.complete(prompts, max_tokens=NAMING_MAX_TOKENS))
-        return self._answer_names
+    def _answer_names(self, state: EngineState) -> tuple[str, ...]:
+        """Names the task model gives the answer when shown train pairs: asked at the first proposal step (only
+        if a strategy of the mix uses them), then kept in the checkpoint."""
+        if state.answer_names is None:
+            names: tuple[str, ...] = ()
+            if any(getattr(strategy, "uses_answer_names", False) for strategy in self._strategies):
+                prompts = naming_prompts(self._data.train, seed=self._config.seed)
+                names = agreed_names(self._scorer.complete(prompts, max_tokens=NAMING_MAX_TOKENS))
+            state.answer_names = list(names)
+        return tuple(state.answer_names)
 
     # 4. Refined inference: candidates on the same minibatch (paired), more examples for the promising ones.
     def _refined_inference(self, state: EngineState, record: StepRecord) -> None:

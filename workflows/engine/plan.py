@@ -145,12 +145,12 @@ def search_plan(config: RunConfig, *, train_size: int, validation_size: int, tes
 
     if budget is None:
         return plan_for(configured, config.iteration_limit)
-    search = budget - reserve - naming
-    if search <= 0:
+    if budget <= reserve:
         raise InvalidInputError(
             f"budget.max_calls: {budget} leaves nothing for the search once the {reserve} calls that score "
             f"baseline and winner on the {test_size} test rows are kept back"
         )
+    search = budget - reserve - naming  # what is left for the baseline's validation and the iterations
     target = min(config.iteration_limit, TARGET_ITERATIONS)
     options = [
         (_iterations_affordable(shape, search, train_size=train_size, selection=config.selection), shape)

@@ -90,6 +90,9 @@ class EngineState(BaseModel):
     proposals: list[CandidateState] = Field(default_factory=list)  # this iteration's candidates
     survivors: list[str] = Field(default_factory=list)  # keys of proposals that go to validation
     bootstrapped_demos: list[dict[str, Any]] = Field(default_factory=list)  # {"example_id", "output"}
+    # What the task model called the answer when shown train pairs (answer_names.py); None: not asked yet.
+    # Kept so a resumed run proposes from the same names without asking (and paying) again.
+    answer_names: list[str] | None = None
     iterations_without_improvement: int = 0
     acceptances: list[Acceptance] = Field(default_factory=list)
     stop_reason: str = ""

@@ -247,14 +247,23 @@ def name_fields(content: PromptContent, context: ProposalContext, rng: random.Ra
     pairs = [pair for pair in pairs if (f"{pair[0]}: {{{{{variable}}}}}", f"{pair[1]}:") != current]
     if not pairs:
         return None
-    # A name that says what the answer is beats a generic one, so those are tried first.
-    given, wanted = rng.choice([pair for pair in pairs if pair[1] in specific] or pairs)
+    # A name that says what the answer is beats a generic one, so those come first; once every specific name
+    # has been tried as the answer field (by an earlier candidate), any pair may come.
+    tried = {_answer_field(entry.content.template) for entry in context.history}
+    untried = [pair for pair in pairs if pair[1] in specific and pair[1] not in tried]
+    given, wanted = rng.choice(untried or pairs)
     lines[input_lines[0]] = f"{given}: {{{{{variable}}}}}"
     if cue_line is not None:
         lines[cue_line] = f"{wanted}:"
     else:
         lines.append(f"{wanted}:")
     return content.edit(template="\n".join(lines))
+
+
+def _answer_field(template: str) -> str:
+    """The answer field a completion template ends with ("Opposite" for `…\nOpposite:`), else ""."""
+    lines = template.rstrip().splitlines()
+    return lines[-1].strip()[:-1].strip() if lines and lines[-1].rstrip().endswith(":") else ""
 
 
 def instruction_phrases(instruction: str) -> list[str]:
