@@ -28,24 +28,13 @@ def run_dspy(
     """Compile, then test; the calls the proxy counted during each phase, and the final prompt's size."""
     import dspy
 
-    # A cold cache for this run: memory only (the run is its own process), no disk cache shared across runs.
+    # A cold cache for this run: configuring it makes a new, empty one (memory only, no disk cache to carry
+    # answers from one run to the next), as DSPy's default caching would be for a user's first run.
     dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=True)
-    task_lm = dspy.LM(
-        f"openai/{MODEL_ALIAS}",
-        api_base=f"{base_url}/v1",
-        api_key="bakeoff",
-        temperature=0.0,
-        max_tokens=MAX_TOKENS,
-        num_retries=2,
-    )
-    reflection_lm = dspy.LM(
-        f"openai/{MODEL_ALIAS}",
-        api_base=f"{base_url}/v1",
-        api_key="bakeoff",
-        temperature=1.0,
-        max_tokens=REFLECTION_MAX_TOKENS,
-        num_retries=2,
-    )
+    task_lm = _lm(base_url, temperature=0.0, max_tokens=MAX_TOKENS)
+    # The model that writes instructions (MIPROv2's prompt model, GEPA's reflection model): the same model,
+    # as its own LM object so its calls can be told apart from the task calls.
+    optimizer_lm = _lm(base_url, temperature=1.0, max_tokens=REFLECTION_MAX_TOKENS)
     dspy.configure(
         lm=task_lm,
         adapter=dspy.ChatAdapter() if adapter == "chat" else CompletionAdapter(),
@@ -57,23 +46,43 @@ def run_dspy(
     valset = [_example(row) for row in splits.validation]
 
     started, calls_before = time.monotonic(), counter.calls
-    compiled = _optimizer(optimizer, reflection_lm).compile(program, trainset=trainset, valset=valset)
+    failure = ""
+    try:
+        compiled = _optimizer(optimizer, optimizer_lm).compile(program, trainset=trainset, valset=valset)
+    except Exception as error:
+        compiled, failure = program, f"{type(error).__name__}: {error}"[:500]
     optimize_calls, optimize_seconds = counter.calls - calls_before, time.monotonic() - started
+    optimizer_model_calls = len(optimizer_lm.history)
 
-    calls_before = counter.calls
+    calls_before, history_before = counter.calls, len(task_lm.history)
     outputs = [_predict(compiled, row) for row in splits.test]
-    prompt_tokens = _final_prompt_tokens(compiled, splits.test[0])
     return {
-        "optimize_calls": optimize_calls,
-        "optimizer_model_calls": _reflection_calls(reflection_lm),
+        # Every call the proxy saw while compiling, less the optimizer model's: the uncached task calls.
+        "optimize_calls": optimize_calls - optimizer_model_calls,
+        "optimizer_model_calls": optimizer_model_calls,
         "optimize_seconds": round(optimize_seconds, 1),
         "test_calls": counter.calls - calls_before,
         "test_scores": [test_score(output, row) for output, row in zip(outputs, splits.test, strict=True)],
         "test_outputs": outputs,
-        "prompt_tokens": prompt_tokens,
+        "prompt_tokens": _prompt_tokens(task_lm.history[history_before:]),
         "final_instruction": compiled.signature.instructions,
         "final_demos": len(compiled.demos),
+        "failure": failure,  # empty when the optimizer finished; else its error, and the starting program is tested
     }
+
+
+def _lm(base_url: str, *, temperature: float, max_tokens: int) -> Any:
+    """The shared task model through the proxy, as an OpenAI-compatible endpoint."""
+    import dspy
+
+    return dspy.LM(
+        f"openai/{MODEL_ALIAS}",
+        api_base=f"{base_url}/v1",
+        api_key="bakeoff",
+        temperature=temperature,
+        max_tokens=max_tokens,
+        num_retries=2,
+    )
 
 
 def _metric(gold: Any, prediction: Any, trace: Any = None, pred_name: Any = None, pred_trace: Any = None) -> Any:
@@ -89,15 +98,15 @@ def _metric(gold: Any, prediction: Any, trace: Any = None, pred_name: Any = None
     return dspy.Prediction(score=score, feedback=feedback)
 
 
-def _optimizer(name: str, reflection_lm: Any) -> Any:
+def _optimizer(name: str, optimizer_lm: Any) -> Any:
     import dspy
 
     if name == "bootstrap_rs":
         return dspy.BootstrapFewShotWithRandomSearch(metric=_metric, num_threads=1)
     if name == "mipro_light":
-        return dspy.MIPROv2(metric=_metric, auto="light", num_threads=1, seed=0)
+        return dspy.MIPROv2(metric=_metric, auto="light", prompt_model=optimizer_lm, num_threads=1, seed=0)
     if name == "gepa_light":
-        return dspy.GEPA(metric=_metric, auto="light", reflection_lm=reflection_lm, num_threads=1, seed=0)
+        return dspy.GEPA(metric=_metric, auto="light", reflection_lm=optimizer_lm, num_threads=1, seed=0)
     raise ValueError(f"unknown DSPy optimizer {name!r}")
 
 
@@ -114,26 +123,26 @@ def _predict(program: Any, row: Row) -> str:
         return ""
 
 
-def _final_prompt_tokens(program: Any, row: Row) -> int:
-    """Prompt tokens of one production call of the compiled program (the server's own count)."""
-    import dspy
-
-    lm = dspy.settings.lm
-    before = len(lm.history)
-    _predict(program, row)
-    usage = lm.history[-1].get("usage") or {} if len(lm.history) > before else {}
-    return int(usage.get("prompt_tokens") or 0)
-
-
-def _reflection_calls(reflection_lm: Any) -> int:
-    return len(reflection_lm.history)
+def _prompt_tokens(calls: list[dict[str, Any]]) -> int:
+    """Prompt tokens of the first test call (as the server counted them): what each production call costs."""
+    for call in calls:
+        usage = call.get("usage") or {}
+        tokens = usage.get("prompt_tokens") if isinstance(usage, dict) else getattr(usage, "prompt_tokens", None)
+        if tokens:
+            return int(tokens)
+    return 0
 
 
 def _completion_adapter_class() -> type:
     import dspy
 
-    class _CompletionAdapter(dspy.Adapter):
+    class _CompletionAdapter(dspy.ChatAdapter):
+        """The task's `input -> output` calls in the completion layout; any other signature (an optimizer's own
+        proposers run through the configured adapter too) goes through DSPy's ChatAdapter as usual."""
+
         def format(self, signature: Any, demos: list[dict[str, Any]], inputs: dict[str, Any]) -> list[dict[str, Any]]:
+            if not _is_task(signature):
+                return list(super().format(signature, demos, inputs))
             blocks = [signature.instructions.strip()]
             for demo in demos:
                 if demo.get("input") is not None and demo.get("output") is not None:
@@ -142,25 +151,16 @@ def _completion_adapter_class() -> type:
             return [{"role": "user", "content": "\n\n".join(block for block in blocks if block)}]
 
         def parse(self, signature: Any, completion: str) -> dict[str, Any]:
+            if not _is_task(signature):
+                return dict(super().parse(signature, completion))
             lines = [line.strip() for line in completion.strip().splitlines() if line.strip()]
             return {"output": lines[0] if lines else ""}
 
-        def format_field_description(self, signature: Any) -> str:
-            return ""
-
-        def format_field_structure(self, signature: Any) -> str:
-            return "Input: ...\nOutput: ..."
-
-        def format_task_description(self, signature: Any) -> str:
-            return str(signature.instructions)
-
-        def format_user_message_content(self, signature: Any, inputs: dict[str, Any], **kwargs: Any) -> str:
-            return f"Input: {inputs.get('input', '')}\nOutput:"
-
-        def format_assistant_message_content(self, signature: Any, outputs: dict[str, Any], **kwargs: Any) -> str:
-            return str(outputs.get("output", ""))
-
     return _CompletionAdapter
+
+
+def _is_task(signature: Any) -> bool:
+    return list(signature.input_fields) == ["input"] and list(signature.output_fields) == ["output"]
 
 
 def CompletionAdapter() -> Any:

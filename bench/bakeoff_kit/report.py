@@ -22,7 +22,7 @@ def write_report(results: list[dict[str, Any]], *, results_path: Path) -> None:
     for task, rows in by_task.items():
         print(f"\n### {task}\n")
         print(task_table(rows))
-        chart = results_path.parent / f"bakeoff-{task}.png"
+        chart = results_path.parent / f"{results_path.stem}-{task}.png"
         draw_chart(task, rows, chart)
         print(f"\n![{task}: test accuracy against task calls]({chart.name})")
 
@@ -57,6 +57,7 @@ def task_table(rows: list[dict[str, Any]]) -> str:
             int(statistics.median(row.get("optimizer_model_calls", 0) for row in mine)),
             int(statistics.median(row["prompt_tokens"] for row in mine)),
             f"{statistics.median(row['wall_seconds'] for row in mine):.0f}",
+            sum(bool(row.get("failure")) for row in mine),  # crashed: the starting program was tested
         ]
         lines.append(cells)
     headers = [
@@ -70,6 +71,7 @@ def task_table(rows: list[dict[str, Any]]) -> str:
         "optimizer-model calls",
         "final prompt tokens",
         "wall s (median)",
+        "runs that crashed",
     ]
     return table(headers, lines)
 
