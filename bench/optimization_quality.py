@@ -62,12 +62,13 @@ def split_rows(task: str, seed: int) -> list[dict[str, Any]]:
         test = [row for row in rows if row["meta"].get("opro_split") == "test"][:TEST_ROWS]
         chosen = {id(row) for row in test}
         pool = [row for row in rows if id(row) not in chosen]
-    drawn = random.Random(seed).sample(pool, TRAIN_ROWS + VALIDATION_ROWS)  # noqa: S311 - sampling, not secrets
+    # A small task (BBH snarks: 178 rows, 100 of them test) cannot give 50 + 50: its whole pool is split in half.
+    wanted = min(TRAIN_ROWS + VALIDATION_ROWS, len(pool))
+    train_rows = wanted * TRAIN_ROWS // (TRAIN_ROWS + VALIDATION_ROWS)
+    drawn = random.Random(seed).sample(pool, wanted)  # noqa: S311 - sampling, not secrets
     labelled = []
     for position, row in enumerate([*drawn, *test]):
-        split = (
-            "train" if position < TRAIN_ROWS else "validation" if position < TRAIN_ROWS + VALIDATION_ROWS else "test"
-        )
+        split = "train" if position < train_rows else "validation" if position < wanted else "test"
         answers = row["meta"].get("answers") or [row["target"]]
         labelled.append({"input": row["input"], "target": row["target"], "answers": answers, "split": split})
     return labelled

@@ -64,9 +64,12 @@ class TaskSplits:
         return PLAIN_INSTRUCTIONS[self.task]
 
     def labels(self) -> tuple[str, ...]:
-        """The train answers when they form a small label set (what the "stated labels" baseline names)."""
-        answers = sorted({row.target for row in self.train})
-        return tuple(answers) if len(answers) <= 8 and len(answers) < len(self.train) / 2 else ()
+        """The train answers when the engine would take them for a label set (what the "stated labels" baseline
+        names), in alphabetical order."""
+        from workflows.engine.data import EngineExample, label_set
+
+        examples = [EngineExample(id=index, inputs={}, expected=row.target) for index, row in enumerate(self.train)]
+        return tuple(sorted(label_set(examples)))
 
 
 def task_splits(task: str, seed: int, *, limit: int | None = None) -> TaskSplits:

@@ -16,7 +16,8 @@ from collections import Counter
 from collections.abc import Sequence
 
 from workflows.engine.data import EngineExample
-from workflows.engine.strategies.mutations import PHRASE_STOPWORDS
+from workflows.engine.strategies.mutations import PHRASE_STOPWORDS, MutationStrategy
+from workflows.engine.strategies.registry import AUTO
 
 NAMING_SAMPLES = 8  # prompts asked, each with its own sample of train pairs (one task call each)
 PAIRS_PER_SAMPLE = 6
@@ -38,7 +39,7 @@ NAME_END = re.compile(r"[^A-Za-z\s-]")
 def naming_calls(strategies: Sequence[str], *, train_size: int) -> int:
     """Task calls the run will spend naming the answer: only the mutations strategy ("auto" includes it) uses
     the names, and below MIN_TRAIN_ROWS train rows the question is not asked."""
-    uses_names = any(name in ("auto", "mutations") for name in strategies)
+    uses_names = any(name in (AUTO, MutationStrategy.name) for name in strategies)
     return NAMING_SAMPLES if uses_names and train_size >= MIN_TRAIN_ROWS else 0
 
 
