@@ -57,6 +57,8 @@ def run_unit(
     from bakeoff_kit.promptopt_runs import run_baseline, run_promptopt
 
     splits = task_splits(task, seed, limit=limit)
+    # Wall times are compared across systems: the load says whether something else shared the machine.
+    load_before = os.getloadavg()[0]
     started = time.monotonic()
     if system in BASELINES:
         outcome = run_baseline(splits, stated=system == "baseline_stated", counter=counter)
@@ -70,7 +72,8 @@ def run_unit(
         outcome = run_promptopt(splits, provider=provider, max_search_calls=budget, counter=counter)
         outcome["search_budget"] = budget
     wall = round(time.monotonic() - started, 1)
-    return {"task": task, "seed": seed, "system": system, "wall_seconds": wall} | outcome
+    load = {"load_1m_before": round(load_before, 2), "load_1m_after": round(os.getloadavg()[0], 2)}
+    return {"task": task, "seed": seed, "system": system, "wall_seconds": wall} | outcome | load
 
 
 def search_budget(results: list[dict[str, Any]], *, task: str, seed: int) -> int:
@@ -103,6 +106,11 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
     parser.add_argument("--report", action="store_true", help="only print the tables and draw the charts")
     parser.add_argument(
+        "--again",
+        action="store_true",
+        help="run the chosen systems again even where the results file has them (the report takes the last run)",
+    )
+    parser.add_argument(
         "--smoke",
         action="store_true",
         help=f"{SMOKE_ROWS} rows per split, results in {SMOKE_RESULTS.name}: checks the harness, measures nothing",
@@ -126,18 +134,22 @@ def main() -> None:
     args.results.parent.mkdir(parents=True, exist_ok=True)
     print(machine_header("bench/bakeoff.py"))
 
+    commit = _commit()
     data_dir = Path(tempfile.mkdtemp(prefix="promptopt-bakeoff-"))
     counter = CallCounter()
     with _task_model(args.base_url) as upstream, counting_proxy(upstream, counter) as proxy:
         os.environ["HF_BASE_URL"] = proxy
         os.environ["ALLOW_PRIVATE_BASE_URLS"] = "true"  # the proxy is on 127.0.0.1
         django_setup(data_dir)
+        rerun: set[tuple[str, int, str]] = set()  # what this invocation ran, so --again runs each once
         for task in _tasks(args.tasks):
             for seed in seeds:
                 for system in systems:
                     results = load_results(args.results)
-                    if any(r["task"] == task and r["seed"] == seed and r["system"] == system for r in results):
+                    done = any(r["task"] == task and r["seed"] == seed and r["system"] == system for r in results)
+                    if done and not (args.again and (task, seed, system) not in rerun):
                         continue
+                    rerun.add((task, seed, system))
                     print(f"{task} seed {seed} {system} ...", flush=True)
                     try:
                         result = run_unit(
@@ -152,6 +164,7 @@ def main() -> None:
                     except Exception:
                         traceback.print_exc()
                         continue
+                    result["commit"] = commit
                     with args.results.open("a", encoding="utf-8") as out:
                         out.write(json.dumps(result) + "\n")
                     mean = sum(result["test_scores"]) / len(result["test_scores"])
@@ -159,6 +172,18 @@ def main() -> None:
                         f"  test {mean:.3f}, {result['optimize_calls']} optimize calls, {result['wall_seconds']:.0f} s",
                         flush=True,
                     )
+
+
+def _commit() -> str:
+    """The code each result was measured with: the commit, marked "+changes" when the tree differs from it."""
+    import subprocess
+
+    def git(*arguments: str) -> str:
+        completed = subprocess.run(["git", *arguments], cwd=PROJECT_ROOT, capture_output=True, text=True, check=False)  # noqa: S603, S607
+        return completed.stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return head + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
 def _task_model(base_url: str) -> Any:

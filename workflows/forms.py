@@ -91,6 +91,13 @@ class RunStartForm(TargetForm):
         max_value=MAX_ITERATIONS,
         help_text=f"Blank: as many as the call budget pays for, else {DEFAULT_ITERATIONS}.",
     )
+    prefer = forms.ChoiceField(
+        choices=[("best", "The best on validation"), ("shorter", "The shortest within noise of the best")],
+        required=False,
+        label="Winner",
+        help_text="Shortest: the fewest prompt tokens among prompts not significantly below the best that also "
+        "beat the baseline beyond noise; every later call costs less.",
+    )
     max_calls = forms.IntegerField(required=False, min_value=1, help_text="Most provider calls, final test included.")
     max_tokens = forms.IntegerField(required=False, min_value=1)
     max_cost = forms.DecimalField(required=False, min_value=0, decimal_places=4, label="Max cost (USD)")
@@ -106,7 +113,7 @@ class RunStartForm(TargetForm):
         data = self.cleaned_data
         numbers = ("iterations", "max_calls", "max_tokens", "max_seconds", "seed")
         options: dict[str, Any] = {name: data.get(name) for name in numbers}
-        for name in ("task_provider", "task_model", "optimizer_provider", "optimizer_model"):
+        for name in ("task_provider", "task_model", "optimizer_provider", "optimizer_model", "prefer"):
             options[name] = (data.get(name) or "").strip() or None  # blank: the default
         options["max_cost"] = float(data["max_cost"]) if data.get("max_cost") is not None else None
         options |= {"strategies": data["strategies"], "metric": self.metric_config()}

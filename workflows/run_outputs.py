@@ -75,6 +75,18 @@ class ReportWinner(ReportBaseline):
     content: dict[str, Any] = Field(description="The winning prompt's full content.")
 
 
+class ReportPromptCost(_Out):
+    """A prompt the search validated: its validation score and what it costs in prompt tokens per call."""
+
+    key: str = Field(description="The candidate's content key (first 8 characters).")
+    validation: ScoreInterval | None
+    prompt_tokens: float | None = Field(
+        description="Mean prompt tokens per call on the validation rows the best and the cheapest share, "
+        "as the provider counted them; null when it did not count them."
+    )
+    content: dict[str, Any]
+
+
 class TestDifference(ScoreInterval):
     """Winner minus baseline on the test split, paired by example."""
 
@@ -120,6 +132,13 @@ class RunReport(_Out):
     usage: ReportUsage
     estimate: RunEstimateOut | None
     diff: str = Field(description="A unified diff from the baseline's content to the winner's.")
+    prefer: str = Field(default="best", description="best or shorter: how the winner was chosen.")
+    best: ReportPromptCost | None = Field(default=None, description="The best prompt on validation.")
+    cheapest_within_noise: ReportPromptCost | None = Field(
+        default=None,
+        description="The prompt with the fewest prompt tokens that is not significantly below the best and beat "
+        "the baseline beyond noise; null when none is shorter than the best.",
+    )
 
 
 class RunUsage(_Out):

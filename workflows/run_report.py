@@ -7,11 +7,13 @@ from prompts.diff import unified_text_diff
 from prompts.models import PromptVersion
 from workflows.engine.config import RunConfig
 from workflows.engine.final_test import TestReport
+from workflows.engine.shorter import WinnerChoice
 from workflows.engine.state import CandidateState, EngineState, UsageState
 from workflows.models import OptimizationRun
 from workflows.run_outputs import (
     ReportAcceptance,
     ReportBaseline,
+    ReportPromptCost,
     ReportUsage,
     ReportWinner,
     RunEstimateOut,
@@ -45,12 +47,14 @@ def report_build(
     run: OptimizationRun,
     config: RunConfig,
     state: EngineState,
+    choice: WinnerChoice,
+    winner: CandidateState,
     test: TestReport,
     winner_version: PromptVersion | None,
     usage: UsageState,
     test_budget_reason: str,
 ) -> RunReport:
-    baseline, winner = state.baseline.prompt(), state.incumbent.prompt()
+    baseline, winner_content = state.baseline.prompt(), winner.prompt()
     comparison = test.comparison
     difference = None
     if comparison is not None:
@@ -79,11 +83,11 @@ def report_build(
         winner=ReportWinner(
             version=winner_version.number if winner_version else run.baseline_version.number,
             improved=winner.key != baseline.key,
-            strategy=state.incumbent.strategy,
-            rationale=state.incumbent.rationale,
-            validation=_validation(state.incumbent, config),
+            strategy=winner.strategy,
+            rationale=winner.rationale,
+            validation=_validation(winner, config),
             test=_estimate(test.winner),
-            content=winner.to_dict(),
+            content=winner_content.to_dict(),
         ),
         test_difference=difference,
         test_examples=test.examples,
@@ -91,7 +95,21 @@ def report_build(
         test_budget_reason=test_budget_reason,
         usage=ReportUsage(**usage.model_dump(), wall_seconds=usage.seconds),
         estimate=RunEstimateOut(**run.estimate) if run.estimate else None,
-        diff=prompt_diff(baseline, winner),
+        diff=prompt_diff(baseline, winner_content),
+        prefer=config.prefer,
+        best=_prompt_cost(choice.best, choice.best_tokens, config),
+        cheapest_within_noise=(
+            _prompt_cost(choice.cheapest, choice.cheapest_tokens, config) if choice.cheapest is not None else None
+        ),
+    )
+
+
+def _prompt_cost(candidate: CandidateState, tokens: float | None, config: RunConfig) -> ReportPromptCost:
+    return ReportPromptCost(
+        key=candidate.key[:8],
+        validation=_validation(candidate, config),
+        prompt_tokens=tokens,
+        content=candidate.content,
     )
 
 
@@ -129,6 +147,7 @@ def report_text(report: RunReport, *, status: str) -> str:
             )
     else:
         lines.append("  winner: the baseline (no candidate beat it beyond noise on validation)")
+    lines += _cost_lines(report)
     if not report.test_complete:
         lines.append(f"  test split not fully scored: {report.test_budget_reason or 'some calls failed'}")
     if report.estimate is not None and report.estimate.planned_task_calls is not None:
@@ -144,6 +163,29 @@ def report_text(report: RunReport, *, status: str) -> str:
     if report.diff:
         lines += ["  prompt diff:", *("    " + line for line in report.diff.splitlines())]
     return "\n".join(lines)
+
+
+def _cost_lines(report: RunReport) -> list[str]:
+    """The best prompt and the cheapest within noise of it, with what each costs per call."""
+    best, cheapest = report.best, report.cheapest_within_noise
+    if best is None or not report.winner.improved:
+        return []
+    lines = [f"  best on validation: {best.key}, {_tokens_text(best.prompt_tokens)}"]
+    if cheapest is None:
+        lines.append("  cheapest within noise: the best itself (no shorter prompt kept up with it)")
+        return lines
+    chosen = " (the winner: --prefer shorter)" if report.prefer == "shorter" else " (--prefer shorter would pick it)"
+    validation = cheapest.validation.mean if cheapest.validation is not None else None
+    lines.append(
+        f"  cheapest within noise: {cheapest.key}, {_tokens_text(cheapest.prompt_tokens)}, validation "
+        + (f"{validation:.3f}" if validation is not None else "not scored")
+        + chosen
+    )
+    return lines
+
+
+def _tokens_text(tokens: float | None) -> str:
+    return "prompt tokens not counted by the provider" if tokens is None else f"{tokens:.0f} prompt tokens per call"
 
 
 def _p_value_text(p_value: float) -> str:

@@ -16,12 +16,10 @@ from typing import Protocol
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from accounts.actors import Actor
 from promptopt.errors import PromptOptError
 from promptopt.logs import log_context
 from prompts.content import PromptContent
-from prompts.models import Example, PromptVersion, VersionSource
-from prompts.services import version_create, version_find_identical
+from prompts.models import Example, PromptVersion
 from prompts.splits import Split
 from workflows.call_cache import TeamCallCache
 from workflows.engine.config import RunConfig, run_config_parse
@@ -31,6 +29,7 @@ from workflows.engine.optimizer_model import GatewayOptimizerModel
 from workflows.engine.output_bound import output_token_bound, within_bound
 from workflows.engine.plan import search_plan
 from workflows.engine.scoring import Scorer, SearchCancelled
+from workflows.engine.shorter import winner_choice
 from workflows.engine.state import STEP_ORDER, EngineState, StepName
 from workflows.engine.strategies.registry import strategies_build
 from workflows.gateway.budget import BudgetLedger
@@ -40,7 +39,6 @@ from workflows.jobs import LeaseHeartbeat, job_claim, job_still_held
 from workflows.metric_build import metric_build
 from workflows.metrics import Metric
 from workflows.models import (
-    Candidate,
     EvaluationRun,
     Iteration,
     IterationStep,
@@ -53,6 +51,7 @@ from workflows.predictions import prediction_fields
 from workflows.provider_factory import model_prices, provider_build, task_model_for, vertex_settings
 from workflows.run_budget import UsageMeter, final_budget, search_budget
 from workflows.run_data import held_out_examples_load, search_data_load
+from workflows.run_lineage import lineage_save
 from workflows.run_recorder import LeaseLost, RunRecorder
 from workflows.run_report import report_build
 
@@ -236,8 +235,10 @@ def _final_phase(
         fresh=config.fresh,
         ledger=ledger,
     )
+    choice = winner_choice(state, confidence=config.confidence, seed=config.seed)
+    chosen = choice.winner(config.prefer)
+    winner_is_baseline = chosen.key == state.baseline.key
     if progress is not None:
-        winner_is_baseline = state.incumbent.key == state.baseline.key
         progress.phase("final test", len(test) * (1 if winner_is_baseline else 2))
     scorer = Scorer(
         gateway=gateway,
@@ -247,9 +248,7 @@ def _final_phase(
         on_examples=(lambda count: progress.examples_done(count)) if progress is not None else None,
     )
     baseline = state.baseline.prompt()
-    winner = within_bound(state.incumbent.prompt(), output_bound)
-    if state.incumbent.key == state.baseline.key:
-        winner = baseline
+    winner = baseline if winner_is_baseline else within_bound(chosen.prompt(), output_bound)
     test_report = final_test(
         scorer=scorer, baseline=baseline, winner=winner, test=test, confidence=config.confidence, seed=config.seed
     )
@@ -258,10 +257,18 @@ def _final_phase(
         if not job_still_held(run):
             raise LeaseLost(f"run {run.pk} was taken over by another worker")
         winner_version = None
-        if state.incumbent.key != state.baseline.key:
-            winner_version = _winner_save(run, state, winner, provider_name=provider_name, model_name=model_name)
-            # The candidate rows that proposed the winner point at the version it became.
-            Candidate.objects.filter(iteration__run=run, key=state.incumbent.key).update(version=winner_version)
+        if not winner_is_baseline:
+            # Each accepted incumbent becomes a version, the winner last; the candidate rows point at them.
+            winner_version = lineage_save(
+                run,
+                state,
+                choice,
+                chosen,
+                winner,
+                as_searched=lambda content: within_bound(content, output_bound),
+                provider_name=provider_name,
+                model_name=model_name,
+            )
         _test_evaluations_save(run, config, test_report, winner_version)
         _close_open_iterations(run, StepStatus.SKIPPED)
         exhausted = state.budget_exhausted or bool(ledger.exhausted_reason)
@@ -269,6 +276,8 @@ def _final_phase(
             run=run,
             config=config,
             state=state,
+            choice=choice,
+            winner=chosen,
             test=test_report,
             winner_version=winner_version,
             usage=usage,
@@ -278,7 +287,7 @@ def _final_phase(
             status=JobStatus.BUDGET_EXHAUSTED if exhausted else JobStatus.SUCCEEDED,
             best_version=winner_version or run.baseline_version,
             baseline_score=state.baseline.validation_score,
-            best_score=state.incumbent.validation_score,
+            best_score=chosen.validation_score,
             baseline_test_score=test_report.baseline.mean if test_report.baseline else None,
             best_test_score=test_report.winner.mean if test_report.winner else None,
             stop_reason=state.stop_reason[:200],
@@ -297,31 +306,6 @@ def _final_phase(
             if ledger.exhausted_reason
             else "",
         )
-
-
-def _winner_save(
-    run: OptimizationRun, state: EngineState, winner: PromptContent, *, provider_name: str, model_name: str
-) -> PromptVersion:
-    """The winner as a new version (source optimizer, parent the baseline), or the identical existing one."""
-    # Saved for the model the run searched with (a run may override the version's own provider and model).
-    draft = winner.edit(provider=provider_name, model_name=model_name)
-    existing = version_find_identical(prompt=run.prompt, draft=draft)
-    if existing is not None:
-        return existing
-    rationales = [acceptance.rationale for acceptance in state.acceptances if acceptance.rationale]
-    message = f"Optimization run {run.pk}: " + " Then: ".join(rationales)
-    return version_create(
-        prompt=run.prompt,
-        draft=draft,
-        # The system saves it, in the name of whoever started the run (their later loss of the editor role
-        # must not lose a finished run's winner); the audit fields name them.
-        actor=Actor.system(
-            f"optimization run {run.pk}", on_behalf_of_user=run.created_by, on_behalf_of_key=run.created_by_api_key
-        ),
-        parent=run.baseline_version,
-        source=VersionSource.OPTIMIZER,
-        commit_message=message[:500],
-    )
 
 
 def _test_evaluations_save(

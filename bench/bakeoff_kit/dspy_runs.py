@@ -2,8 +2,9 @@
 task's plain instruction, compiled on the shared train / validation rows, then run on the test rows.
 
 Two adapters: DSPy's default (ChatAdapter: field markers like `[[ ## output ## ]]` in chat messages) and a
-completion-style adapter that shows the instruction and `Input:` / `Output:` blocks in one message and reads the
-first line back, the layout a small model follows best (DSPy's best case on this model)."""
+completion-style adapter that writes the instruction and `Input:` / `Output:` blocks as one text, sends it to the
+server's text-completion route to be continued (as PromptOpt's completion layout is) and reads the first line
+back: the layout a small model follows best (DSPy's best case on this model)."""
 
 from __future__ import annotations
 
@@ -26,12 +27,19 @@ def run_dspy(
     splits: TaskSplits, *, optimizer: str, adapter: str, base_url: str, counter: CallCounter
 ) -> dict[str, Any]:
     """Compile, then test; the calls the proxy counted during each phase, and the final prompt's size."""
+    import warnings
+
     import dspy
 
+    # TextCompletionLM uses the BaseLM.forward interface, supported throughout DSPy 3.4 (the pinned version).
+    warnings.filterwarnings("ignore", message="Implementing custom LMs through BaseLM", category=DeprecationWarning)
     # A cold cache for this run: configuring it makes a new, empty one (memory only, no disk cache to carry
     # answers from one run to the next), as DSPy's default caching would be for a user's first run.
     dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=True)
-    task_lm = _lm(base_url, temperature=0.0, max_tokens=MAX_TOKENS)
+    if adapter == "chat":
+        task_lm = _lm(base_url, temperature=0.0, max_tokens=MAX_TOKENS)
+    else:
+        task_lm = TextCompletionLM(base_url, temperature=0.0, max_tokens=MAX_TOKENS)
     # The model that writes instructions (MIPROv2's prompt model, GEPA's reflection model): the same model,
     # as its own LM object so its calls can be told apart from the task calls.
     optimizer_lm = _lm(base_url, temperature=1.0, max_tokens=REFLECTION_MAX_TOKENS)
@@ -83,6 +91,50 @@ def _lm(base_url: str, *, temperature: float, max_tokens: int) -> Any:
         max_tokens=max_tokens,
         num_retries=2,
     )
+
+
+def _text_completion_lm_class() -> type:
+    import dspy
+    import httpx
+
+    class _TextCompletionLM(dspy.BaseLM):
+        """The task model through the server's `/v1/completions`, given the adapter's text as it is.
+
+        DSPy's own text mode (`dspy.LM(model_type="text")`) joins the messages and appends "BEGIN RESPONSE:",
+        which this model continues as prose instead of answering after "Output:"; a BaseLM subclass with its
+        own `forward` is DSPy's extension point for such a client. Answers are memoized for the run (what
+        DSPy's memory cache gives its own LMs), so a repeated call is not sent, nor counted, twice."""
+
+        def __init__(self, base_url: str, **kwargs: Any) -> None:
+            super().__init__(model=f"openai/{MODEL_ALIAS}", model_type="text", **kwargs)
+            self._client = httpx.Client(base_url=base_url, timeout=600)
+            self._answers: dict[tuple[str, Any, Any], dict[str, Any]] = {}
+
+        def forward(self, prompt: Any = None, messages: Any = None, **kwargs: Any) -> Any:
+            from types import SimpleNamespace
+
+            text = prompt if prompt is not None else "\n\n".join(str(message["content"]) for message in messages)
+            settings = {**self.kwargs, **kwargs}
+            key = (text, settings.get("max_tokens"), settings.get("temperature"))
+            if key not in self._answers:
+                body = {
+                    "model": MODEL_ALIAS,
+                    "prompt": text,
+                    "max_tokens": settings.get("max_tokens"),
+                    "temperature": settings.get("temperature"),
+                    "stop": ["\n\n"],  # as PromptOpt's completion layout: a blank line ends the answer
+                }
+                response = self._client.post("/v1/completions", json=body)
+                response.raise_for_status()
+                self._answers[key] = response.json()
+            data = self._answers[key]
+            return SimpleNamespace(choices=data["choices"], usage=data.get("usage") or {}, model=MODEL_ALIAS)
+
+    return _TextCompletionLM
+
+
+def TextCompletionLM(base_url: str, **kwargs: Any) -> Any:
+    return _text_completion_lm_class()(base_url, **kwargs)
 
 
 def _metric(gold: Any, prediction: Any, trace: Any = None, pred_name: Any = None, pred_trace: Any = None) -> Any:

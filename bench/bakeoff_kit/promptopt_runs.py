@@ -79,6 +79,11 @@ def run_promptopt(splits: TaskSplits, *, provider: str, max_search_calls: int, c
         "test_outputs": outputs,
         "prompt_tokens": prompt_tokens,
         "winner": finished.report["winner"]["content"],
+        # Validation scores: what engine changes are judged by on development tasks (never the test column).
+        "baseline_validation": finished.baseline_score,
+        "winner_validation": finished.best_score,
+        "best_prompt_tokens": (finished.report.get("best") or {}).get("prompt_tokens"),
+        "cheapest_within_noise": finished.report.get("cheapest_within_noise"),
         "stop_reason": finished.stop_reason,
         "counted_at": "proxy" if provider == "huggingface" else "promptopt's gateway (in-process model)",
     }

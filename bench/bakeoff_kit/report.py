@@ -16,15 +16,47 @@ PLAIN, STATED = "baseline_plain", "baseline_stated"
 
 def write_report(results: list[dict[str, Any]], *, results_path: Path) -> None:
     """Print one table per task and the average over tasks, and draw one chart per task beside the results."""
+    results = latest_runs(results)
     by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for result in results:
         by_task[result["task"]].append(result)
+    print("\n### Average over tasks\n")
+    print(average_table(by_task))
     for task, rows in by_task.items():
         print(f"\n### {task}\n")
         print(task_table(rows))
         chart = results_path.parent / f"{results_path.stem}-{task}.png"
         draw_chart(task, rows, chart)
         print(f"\n![{task}: test accuracy against task calls]({chart.name})")
+
+
+def latest_runs(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The last run of each task, seed and system (a rerun with --again replaces the earlier one), in order."""
+    latest = {(row["task"], row["seed"], row["system"]): row for row in results}
+    return list(latest.values())
+
+
+def average_table(by_task: dict[str, list[dict[str, Any]]]) -> str:
+    """Per system, over the tasks it ran on: the mean of its per-task test accuracy, calls and wall time."""
+    systems = list(dict.fromkeys(row["system"] for rows in by_task.values() for row in rows))
+    lines = []
+    for system in systems:
+        per_task = [[row for row in rows if row["system"] == system] for rows in by_task.values()]
+        per_task = [mine for mine in per_task if mine]
+        accuracy = [
+            statistics.mean(sum(row["test_scores"]) / len(row["test_scores"]) for row in mine) for mine in per_task
+        ]
+        lines.append(
+            [
+                system,
+                len(per_task),
+                f"{statistics.mean(accuracy):.3f}",
+                int(statistics.mean(statistics.median(row["optimize_calls"] for row in mine) for mine in per_task)),
+                f"{statistics.mean(statistics.median(row['wall_seconds'] for row in mine) for mine in per_task):.0f}",
+            ]
+        )
+    headers = ["system", "tasks", "mean test accuracy", "mean task calls", "mean wall s"]
+    return table(headers, lines)
 
 
 def task_table(rows: list[dict[str, Any]]) -> str:

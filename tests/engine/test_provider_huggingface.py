@@ -21,6 +21,7 @@ from workflows.gateway.providers.huggingface import HuggingFaceProvider
 from workflows.gateway.types import GenerationRequest
 
 CHAT_PATH = "/v1/chat/completions"
+COMPLETIONS_PATH = "/v1/completions"
 
 SENTIMENT = PromptContent(
     template="Review: {{text}}\nSentiment:",
@@ -101,17 +102,124 @@ def test_it_sends_chat_messages_and_sampling_settings_and_reads_the_answer(https
     assert generation.latency_ms >= 0
 
 
-def test_it_sends_a_completion_layout_prompt_as_one_user_message_that_stops_at_a_blank_line(httpserver):
+def text_completion_body(text=" negative", *, prompt_tokens=30, completion_tokens=1, finish_reason="stop"):
+    """A text completion shaped like the ones vLLM, TGI and llama.cpp return from /v1/completions."""
+    return {
+        "id": "cmpl-1",
+        "object": "text_completion",
+        "created": 1767225600,
+        "model": "served-model",
+        "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": finish_reason}],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
+
+
+COMPLETION_SPEC = PromptContent(template="Review: {{text}}\nSentiment:", layout="completion")
+
+
+def test_a_completion_layout_prompt_is_continued_by_the_servers_text_completion_route(httpserver):
+    httpserver.expect_request(COMPLETIONS_PATH, method="POST").respond_with_json(text_completion_body(" negative\n"))
+    prompt = render(COMPLETION_SPEC, {"text": "Dreadful."})
+
+    [generation] = make_provider(httpserver).generate(
+        [GenerationRequest(prompt=prompt, temperature=0.0, max_tokens=5, seed=3)]
+    )
+
+    assert sent_json(httpserver) == {
+        "model": "my-org/my-model",
+        "prompt": prompt.completion_text,  # the text itself, in no chat template
+        "max_tokens": 5,
+        "temperature": 0.0,
+        "seed": 3,
+        "stop": ["\n\n"],  # a blank line ends the answer, as demonstrations are separated by one
+    }
+    assert generation.text == "negative"
+    assert (generation.input_tokens, generation.output_tokens) == (30, 1)
+    assert generation.raw == {"finish_reason": "stop", "served_model": "served-model"}
+
+
+def test_a_base_url_ending_in_v1_is_not_given_a_second_one(httpserver):
+    httpserver.expect_request(COMPLETIONS_PATH, method="POST").respond_with_json(text_completion_body())
+
+    make_provider(httpserver, base_url=httpserver.url_for("/v1")).generate([request_for(COMPLETION_SPEC)])
+
+    assert httpserver.log[0][0].path == COMPLETIONS_PATH
+
+
+def test_the_text_completion_route_sends_the_token_and_never_the_machines(httpserver, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_deployment_secret")
+    httpserver.expect_request(COMPLETIONS_PATH, method="POST").respond_with_json(text_completion_body())
+
+    make_provider(httpserver, token="server-key").generate([request_for(COMPLETION_SPEC)])
+    make_provider(httpserver, token=None).generate([request_for(COMPLETION_SPEC)])
+
+    with_token, without_token = (request.headers for request, _response in httpserver.log)
+    assert with_token["Authorization"] == "Bearer server-key"
+    assert "hf_deployment_secret" not in str(without_token)
+    assert without_token.get("Authorization", "") == ""
+
+
+def test_a_server_without_the_text_completion_route_gets_completion_prompts_as_one_chat_message(httpserver):
+    httpserver.expect_request(COMPLETIONS_PATH, method="POST").respond_with_json({"error": "Not Found"}, status=404)
     httpserver.expect_request(CHAT_PATH, method="POST").respond_with_json(completion_body("negative"))
-    spec = PromptContent(template="Review: {{text}}\nSentiment:", layout="completion")
-    prompt = render(spec, {"text": "Dreadful."})
+    prompt = render(COMPLETION_SPEC, {"text": "Dreadful."})
+    provider = make_provider(httpserver)
 
-    [generation] = make_provider(httpserver).generate([GenerationRequest(prompt=prompt)])
+    first, second = (provider.generate([GenerationRequest(prompt=prompt)])[0] for _ in range(2))
 
-    body = sent_json(httpserver)
+    assert [request.path for request, _response in httpserver.log] == [COMPLETIONS_PATH, CHAT_PATH, CHAT_PATH]
+    body = sent_json(httpserver, 1)
     assert body["messages"] == [{"role": "user", "content": prompt.completion_text}]
     assert body["stop"] == ["\n\n"]
-    assert generation.text == "negative"
+    assert first.text == second.text == "negative"
+
+
+def test_the_router_gets_completion_prompts_as_chat(httpserver):
+    provider = HuggingFaceProvider(model="m", base_url=None, token="hf_x", timeout_seconds=5)
+
+    assert provider._completions_url is None  # the router serves chat only
+
+
+def test_faults_on_the_text_completion_route_map_onto_the_same_errors(httpserver):
+    httpserver.expect_ordered_request(COMPLETIONS_PATH, method="POST").respond_with_json(
+        {"error": {"message": "Rate limit reached"}}, status=429, headers={"Retry-After": "4"}
+    )
+    httpserver.expect_ordered_request(COMPLETIONS_PATH, method="POST").respond_with_json(
+        {"error": {"message": "prompt is too long"}}, status=400
+    )
+    httpserver.expect_ordered_request(COMPLETIONS_PATH, method="POST").respond_with_data(
+        '{"choices": [{"index": 0}]}', content_type="application/json"
+    )
+    provider = make_provider(httpserver)
+
+    with pytest.raises(ProviderUnavailableError, match="answered 429: Rate limit reached") as limited:
+        provider.generate([request_for(COMPLETION_SPEC)])
+    with pytest.raises(ProviderRequestError, match="answered 400: prompt is too long"):
+        provider.generate([request_for(COMPLETION_SPEC)])
+    with pytest.raises(ProviderUnavailableError, match="not a completion: the first choice has no text"):
+        provider.generate([request_for(COMPLETION_SPEC)])
+
+    assert limited.value.retry_after_seconds == 4.0
+    assert len(httpserver.log) == 3  # one attempt each: the gateway alone retries
+
+
+def test_a_slow_text_completion_times_out_as_retryable(httpserver):
+    release = threading.Event()
+
+    def slow(_request):
+        release.wait(timeout=5)
+        return Response(json.dumps(text_completion_body()), content_type="application/json")
+
+    httpserver.expect_request(COMPLETIONS_PATH, method="POST").respond_with_handler(slow)
+
+    with pytest.raises(ProviderUnavailableError, match=r"did not answer within 0\.2 s"):
+        make_provider(httpserver, timeout_seconds=0.2).generate([request_for(COMPLETION_SPEC)])
+
+    finish_slow_handler(httpserver, release)
 
 
 def test_it_answers_a_batch_in_order(httpserver):

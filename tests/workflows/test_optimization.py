@@ -140,7 +140,9 @@ def test_a_run_finds_a_better_version_saves_it_and_proves_it_on_the_test_split(s
     assert winner.source == VersionSource.OPTIMIZER
     assert winner.parent == setup["version"] and winner.number == 2
     assert winner.output_type == "choice"
-    assert winner.commit_message.startswith(f"Optimization run {run.pk}: ")
+    # The step that made it: iteration, strategy, rationale and the validation gain with its interval.
+    assert winner.commit_message.startswith(f"Optimization run {run.pk}, iteration 1 (mutations): ")
+    assert "Validation 1.000, gain +0.500 (CI +" in winner.commit_message
     report = run.report
     assert report["test_difference"]["mean"] == pytest.approx(0.5)
     assert report["test_difference"]["low"] > 0

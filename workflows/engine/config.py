@@ -46,6 +46,11 @@ class RunConfig(BaseModel):
     # when set — when its mean gain on validation reaches this many points (0.05 = five points).
     min_gain: float | None = Field(default=None, gt=0.0, le=1.0)
     confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+    prefer: Literal["best", "shorter"] = Field(
+        default="best",
+        description="The winner: the best prompt on validation, or the one with the fewest prompt tokens among "
+        "those not significantly below the best that also beat the baseline beyond noise.",
+    )
     validation_limit: int | None = Field(default=None, ge=2, description="Score at most this many validation rows.")
     max_demos: int = Field(default=8, ge=0, le=16, description="Most demonstrations in one candidate.")
     seed: int = Field(default=0, ge=0, le=MAX_SEED)
@@ -94,6 +99,7 @@ RUN_OPTION_FIELDS: dict[str, tuple[str, ...]] = {
     "candidates": ("candidates_per_iteration",),
     "minibatch": ("minibatch_size",),
     "min_gain": ("min_gain",),
+    "prefer": ("prefer",),
     "seed": ("seed",),
     "task_provider": ("task_provider",),
     "task_model": ("task_model",),

@@ -456,6 +456,7 @@ class Engine:
         scored = [item for item in self._scorer.score(self.bounded(candidate.prompt()), missing) if not item.not_run]
         record.predictions.extend((candidate.key, item) for item in scored)
         candidate.validation.update({item.example_id: item.score for item in scored})
+        candidate.validation_tokens.update({item.example_id: item.input_tokens for item in scored if item.input_tokens})
         candidate.validation_score = _mean(candidate.validation.values())
 
     def _race(

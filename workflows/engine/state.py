@@ -45,6 +45,9 @@ class CandidateState(BaseModel):
     minibatch_score: float | None = None
     validation: dict[int, float | None] = Field(default_factory=dict)  # example id -> score
     validation_score: float | None = None
+    # Prompt tokens of each validation call, as the provider counted them (example id -> tokens): what the
+    # prompt costs per call, compared between candidates on the rows both were scored on (shorter.py).
+    validation_tokens: dict[int, int] = Field(default_factory=dict)
 
     @classmethod
     def of(cls, content: PromptContent, **fields: Any) -> CandidateState:

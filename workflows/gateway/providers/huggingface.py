@@ -1,13 +1,14 @@
 """The Hugging Face provider: Inference Providers by model id, or any OpenAI-compatible server by base URL.
 
-Both routes go through `huggingface_hub.InferenceClient.chat_completion`. With a `base_url` the client posts to
-`{base_url}/v1/chat/completions`, which Text Generation Inference, vLLM and the llama.cpp server all serve; without
-one it posts to the Hugging Face router, which picks an Inference Provider for the model.
+Chat-layout prompts go through `huggingface_hub.InferenceClient.chat_completion`. With a `base_url` the client
+posts to `{base_url}/v1/chat/completions`, which Text Generation Inference, vLLM and the llama.cpp server all
+serve; without one it posts to the Hugging Face router, which picks an Inference Provider for the model.
 
-Every prompt is sent as chat, including completion-layout prompts (as one user message holding the completion
-text): the chat route is the one every OpenAI-compatible server and every Inference Provider speaks, whereas
-`InferenceClient.text_generation` against a URL uses TGI's own `/generate`-style route, which vLLM and llama.cpp
-do not serve, and the client offers no `/v1/completions` call for a URL.
+Completion-layout prompts are text to be continued, not a conversation. With a `base_url` they go to the
+server's OpenAI-compatible `/v1/completions` route (TGI, vLLM and llama.cpp serve it; the client has no call for
+it, so it is posted directly): wrapped in a chat template as a user message, a small model answers the
+demonstrations instead of continuing them, which costs it most of what the layout is for. A server without the
+route (404 or 405) gets them as one chat user message from then on, as the router always does.
 
 Retries belong to the gateway: the client makes exactly one attempt per call, and failures are mapped onto the
 provider errors in `base.py` (timeouts, 408, 429 and 5xx are retryable; other 4xx are not).
@@ -15,6 +16,7 @@ provider errors in `base.py` (timeouts, 408, 429 and 5xx are retryable; other 4x
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Collection, Sequence
 from typing import Any
@@ -39,7 +41,11 @@ from workflows.gateway.providers.base import (
 from workflows.gateway.providers.urls import check_base_url, retry_after_seconds
 from workflows.gateway.types import Generation, GenerationRequest
 
+logger = logging.getLogger("promptopt.providers")
+
 DEFAULT_MAX_CONCURRENCY = 8
+# What a server without the text-completion route answers (chat-only servers, some gateways in front of them).
+COMPLETIONS_ROUTE_MISSING = (404, 405)
 # Completion-layout prompts separate demonstrations by a blank line, so one ends the answer (as for `local`):
 # without it a chat model may carry on writing further made-up examples.
 COMPLETION_STOPS = ["\n\n"]
@@ -95,6 +101,14 @@ class HuggingFaceProvider:
             self._client = InferenceClient(
                 base_url=self._base_url, token=token, timeout=timeout_seconds, headers=headers
             )
+            # Completion-layout prompts are posted to the server's text-completion route by a client of our own
+            # (see the module docstring); it never follows redirects, so a 3xx cannot bounce the token elsewhere.
+            self._completions_url: str | None = _completions_url(self._base_url)
+            self._http = httpx2.Client(
+                timeout=timeout_seconds,
+                headers={"authorization": f"Bearer {token}"} if token else {},
+                follow_redirects=False,
+            )
         else:
             if model is None:
                 raise ProviderConfigError("provider 'huggingface' needs a model (e.g. HF_MODEL) or a base_url")
@@ -110,6 +124,7 @@ class HuggingFaceProvider:
                     "Providers; to use another provider's own key, set base_url to that provider's endpoint"
                 )
             self._base_url = None
+            self._completions_url = None  # the router serves chat only
             self._where = "Hugging Face Inference Providers"
             self._client = InferenceClient(model=model, token=token, timeout=timeout_seconds)
 
@@ -123,6 +138,61 @@ class HuggingFaceProvider:
         return [self._generate_one(request) for request in requests]
 
     def _generate_one(self, request: GenerationRequest) -> Generation:
+        completions_url = self._completions_url
+        if request.prompt.layout == "completion" and completions_url is not None:
+            generation = self._complete_text(request, completions_url)
+            if generation is not None:
+                return generation
+        return self._chat(request)
+
+    def _complete_text(self, request: GenerationRequest, url: str) -> Generation | None:
+        """The prompt continued by the server's `/v1/completions`; None when the server has no such route."""
+        body: dict[str, Any] = {
+            "prompt": request.prompt.completion_text,
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            "seed": request.seed,
+            "stop": COMPLETION_STOPS,
+        }
+        if self._model is not None:
+            body["model"] = self._model  # vLLM checks it; TGI and llama.cpp accept any
+        started = time.perf_counter()
+        try:
+            response = self._http.post(url, json=body)
+        except httpx2.TimeoutException as error:
+            raise self._timed_out() from error
+        except httpx2.TransportError as error:
+            raise self._unreachable(error) from error
+        if response.status_code in COMPLETIONS_ROUTE_MISSING:
+            # Remembered for the provider's life: every later completion-layout prompt goes straight to chat.
+            self._completions_url = None
+            logger.info("huggingface: %s has no /v1/completions route; completion prompts go to chat", self._where)
+            return None
+        if response.status_code >= 400:
+            raise self._status_error(response)
+        latency_ms = round((time.perf_counter() - started) * 1000)
+        return self._text_generation(_response_json(response), latency_ms)
+
+    def _text_generation(self, data: Any, latency_ms: int) -> Generation:
+        choices = data.get("choices") if isinstance(data, dict) else None
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise self._malformed("the response has no choices", route="completion")
+        text = choices[0].get("text")
+        if not isinstance(text, str):
+            raise self._malformed("the first choice has no text", route="completion")
+        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+        return Generation(
+            text=text.strip(),
+            input_tokens=_token_count(usage.get("prompt_tokens")),
+            output_tokens=_token_count(usage.get("completion_tokens")),
+            latency_ms=latency_ms,
+            raw={
+                "finish_reason": choices[0].get("finish_reason"),
+                "served_model": data["model"] if isinstance(data.get("model"), str) else None,
+            },
+        )
+
+    def _chat(self, request: GenerationRequest) -> Generation:
         messages, stops = _chat_messages(request.prompt)
         started = time.perf_counter()
         try:
@@ -137,16 +207,11 @@ class HuggingFaceProvider:
                 stop=stops,
             )
         except (InferenceTimeoutError, httpx2.TimeoutException) as error:
-            raise ProviderUnavailableError(
-                f"huggingface: {self._where} did not answer within {self._timeout_seconds:g} s"
-            ) from error
+            raise self._timed_out() from error
         except HfHubHTTPError as error:
-            raise self._http_error(error) from error
+            raise self._status_error(error.response) from error
         except httpx2.TransportError as error:
-            # Connection refused, DNS failure, connection reset: the server may come back, so it is retryable.
-            raise ProviderUnavailableError(
-                f"huggingface: could not reach {self._where}: {error or type(error).__name__}"
-            ) from error
+            raise self._unreachable(error) from error
         except ValueError as error:
             # Raised while parsing a 2xx body (json.JSONDecodeError included): see _malformed for why retryable.
             raise self._malformed(str(error)) from error
@@ -176,17 +241,23 @@ class HuggingFaceProvider:
             },
         )
 
-    def _malformed(self, detail: str) -> ProviderUnavailableError:
-        # A 2xx whose body is not a chat completion is a fault on the serving side (a proxy's error page, a
-        # truncated body, a server restarting), not something wrong with our request, so it is retryable like a
-        # 5xx; a server that is simply not OpenAI-compatible fails the same way every time and exhausts the
-        # gateway's retry budget with this message.
+    def _timed_out(self) -> ProviderUnavailableError:
+        return ProviderUnavailableError(f"huggingface: {self._where} did not answer within {self._timeout_seconds:g} s")
+
+    def _unreachable(self, error: Exception) -> ProviderUnavailableError:
+        # Connection refused, DNS failure, connection reset: the server may come back, so it is retryable.
+        return ProviderUnavailableError(f"huggingface: could not reach {self._where}: {error or type(error).__name__}")
+
+    def _malformed(self, detail: str, *, route: str = "chat completion") -> ProviderUnavailableError:
+        # A 2xx whose body is not a completion is a fault on the serving side (a proxy's error page, a truncated
+        # body, a server restarting), not something wrong with our request, so it is retryable like a 5xx; a
+        # server that is simply not OpenAI-compatible fails the same way every time and exhausts the gateway's
+        # retry budget with this message.
         return ProviderUnavailableError(
-            f"huggingface: {self._where} sent a response that is not a chat completion: {_truncated(detail)}"
+            f"huggingface: {self._where} sent a response that is not a {route}: {_truncated(detail)}"
         )
 
-    def _http_error(self, error: HfHubHTTPError) -> ProviderError:
-        response = error.response
+    def _status_error(self, response: httpx2.Response) -> ProviderError:
         status = response.status_code
         message = f"huggingface: {self._where} answered {status}: {_server_message(response)}"
         if status in (408, 429) or status >= 500:
@@ -200,6 +271,12 @@ class HuggingFaceProvider:
 
 
 ChatMessages = list[dict[Any, Any] | ChatCompletionInputMessage]  # what chat_completion accepts
+
+
+def _completions_url(base_url: str) -> str:
+    # Same rule as the client's for chat: a base URL that already ends in /v1 is not given a second one.
+    root = base_url.rstrip("/")
+    return f"{root}/completions" if root.endswith("/v1") else f"{root}/v1/completions"
 
 
 def _chat_messages(prompt: RenderedPrompt) -> tuple[ChatMessages, list[str] | None]:

@@ -77,6 +77,12 @@ class Command(BaseCommand):
         parser.add_argument("--candidates", type=int, help="Candidates proposed per iteration (default 6).")
         parser.add_argument("--minibatch", type=int, help="Train rows per minibatch (default 8).")
         parser.add_argument("--min-gain", type=float, help="Also accept a mean validation gain of this much.")
+        parser.add_argument(
+            "--prefer",
+            choices=("best", "shorter"),
+            help="The winner: the best on validation (default), or the prompt with the fewest prompt tokens among "
+            "those within noise of the best that beat the baseline beyond noise.",
+        )
         parser.add_argument("--max-calls", type=int, help="Most provider calls, final test included.")
         parser.add_argument("--max-tokens", type=int, help="Most tokens (input + output).")
         parser.add_argument("--max-cost", type=float, help="Most cost in USD.")
