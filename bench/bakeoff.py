@@ -78,9 +78,11 @@ def run_unit(
 
 def search_budget(results: list[dict[str, Any]], *, task: str, seed: int) -> int:
     """The smallest uncached task-call count of the DSPy optimizers on this task and seed."""
+    from bakeoff_kit.report import latest_runs
+
     counts = [
         result["optimize_calls"]
-        for result in results
+        for result in latest_runs(results)
         if result["task"] == task and result["seed"] == seed and result["system"] in DSPY_SYSTEMS
     ]
     return min(counts) if counts else DEFAULT_SEARCH_CALLS

@@ -92,11 +92,11 @@ class RunStartForm(TargetForm):
         help_text=f"Blank: as many as the call budget pays for, else {DEFAULT_ITERATIONS}.",
     )
     prefer = forms.ChoiceField(
-        choices=[("best", "The best on validation"), ("shorter", "The shortest within noise of the best")],
+        choices=[("best", "The best on validation"), ("shorter", "The cheapest within noise of the best")],
         required=False,
         label="Winner",
-        help_text="Shortest: the fewest prompt tokens among prompts not significantly below the best that also "
-        "beat the baseline beyond noise; every later call costs less.",
+        help_text="Cheapest: the fewest prompt tokens per call among prompts not significantly below the best "
+        "that also beat the baseline beyond noise; every later call sends fewer prompt tokens.",
     )
     max_calls = forms.IntegerField(required=False, min_value=1, help_text="Most provider calls, final test included.")
     max_tokens = forms.IntegerField(required=False, min_value=1)

@@ -34,14 +34,15 @@ def lineage_save(
 
     `winner_content` is the winner as the final test scored it; `as_searched` turns an earlier incumbent into
     the prompt it was validated as (its output bound). The winner is usually the last accepted incumbent; when
-    the run preferred a shorter prompt within noise of it, the shorter one follows the best in the chain. A
-    prompt identical to an existing version is not saved twice: the existing version takes its place.
+    the run preferred a cheaper prompt within noise of it, that prompt follows the best in the chain (or, when
+    it was itself an earlier incumbent, is that step's version). A prompt identical to an existing version is
+    not saved twice: the existing version takes its place.
     """
     contents = {candidate.key: candidate for candidate in (*state.history, *state.beam, state.incumbent)}
     parent = run.baseline_version
     for acceptance in state.acceptances:
-        if acceptance.key == winner.key:
-            continue  # saved last, as the prompt the test scored
+        if acceptance.key == winner.key == state.incumbent.key:
+            continue  # the last step is the winner: saved below, as the prompt the test scored
         content = as_searched(contents[acceptance.key].prompt())
         parent = _saved(run, content, parent, _step_message(run, acceptance), provider_name, model_name)
         Candidate.objects.filter(iteration__run=run, key=acceptance.key).update(version=parent)
@@ -50,9 +51,11 @@ def lineage_save(
         message = _step_message(run, accepted)
     else:
         message = (
-            f"Optimization run {run.pk}: the shortest prompt within noise of the best on validation "
-            f"({_tokens(choice.cheapest_tokens)} prompt tokens per call instead of {_tokens(choice.best_tokens)}; "
-            f"validation {winner.validation_score or 0.0:.3f} against {choice.best.validation_score or 0.0:.3f})."
+            f"Optimization run {run.pk}: the cheapest prompt within noise of the best "
+            f"({_tokens(choice.cheapest_tokens)} prompt tokens per call instead of {_tokens(choice.best_tokens)}), "
+            f"not significantly below it on the "
+            f"validation rows both were scored on and beyond noise of the baseline ({winner.strategy}: "
+            f"{winner.rationale or 'no rationale'})."
         )
     version = _saved(run, winner_content, parent, message, provider_name, model_name)
     Candidate.objects.filter(iteration__run=run, key=winner.key).update(version=version)

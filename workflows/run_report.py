@@ -171,8 +171,11 @@ def _cost_lines(report: RunReport) -> list[str]:
     if best is None or not report.winner.improved:
         return []
     lines = [f"  best on validation: {best.key}, {_tokens_text(best.prompt_tokens)}"]
+    if best.prompt_tokens is None:
+        lines.append("  cheapest within noise: not chosen (the provider did not count prompt tokens)")
+        return lines
     if cheapest is None:
-        lines.append("  cheapest within noise: the best itself (no shorter prompt kept up with it)")
+        lines.append("  cheapest within noise: the best itself (no prompt with fewer tokens kept up with it)")
         return lines
     chosen = " (the winner: --prefer shorter)" if report.prefer == "shorter" else " (--prefer shorter would pick it)"
     validation = cheapest.validation.mean if cheapest.validation is not None else None

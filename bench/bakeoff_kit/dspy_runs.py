@@ -64,15 +64,21 @@ def run_dspy(
 
     calls_before, history_before = counter.calls, len(task_lm.history)
     outputs = [_predict(compiled, row) for row in splits.test]
+    test_calls = counter.calls - calls_before
+    prompt_tokens = _prompt_tokens(task_lm.history[history_before:])
+    # The compiled program on the validation rows (answers the optimizer already had come from the run's
+    # cache): what development tasks are judged by, never the test column.
+    validation = [test_score(_predict(compiled, row), row) for row in splits.validation]
     return {
         # Every call the proxy saw while compiling, less the optimizer model's: the uncached task calls.
         "optimize_calls": optimize_calls - optimizer_model_calls,
         "optimizer_model_calls": optimizer_model_calls,
         "optimize_seconds": round(optimize_seconds, 1),
-        "test_calls": counter.calls - calls_before,
+        "test_calls": test_calls,
         "test_scores": [test_score(output, row) for output, row in zip(outputs, splits.test, strict=True)],
         "test_outputs": outputs,
-        "prompt_tokens": _prompt_tokens(task_lm.history[history_before:]),
+        "prompt_tokens": prompt_tokens,
+        "winner_validation": sum(validation) / len(validation) if validation else None,
         "final_instruction": compiled.signature.instructions,
         "final_demos": len(compiled.demos),
         "failure": failure,  # empty when the optimizer finished; else its error, and the starting program is tested
@@ -108,14 +114,15 @@ def _text_completion_lm_class() -> type:
         def __init__(self, base_url: str, **kwargs: Any) -> None:
             super().__init__(model=f"openai/{MODEL_ALIAS}", model_type="text", **kwargs)
             self._client = httpx.Client(base_url=base_url, timeout=600)
-            self._answers: dict[tuple[str, Any, Any], dict[str, Any]] = {}
+            self._answers: dict[tuple[str, Any, Any, Any], dict[str, Any]] = {}
 
         def forward(self, prompt: Any = None, messages: Any = None, **kwargs: Any) -> Any:
             from types import SimpleNamespace
 
             text = prompt if prompt is not None else "\n\n".join(str(message["content"]) for message in messages)
             settings = {**self.kwargs, **kwargs}
-            key = (text, settings.get("max_tokens"), settings.get("temperature"))
+            # DSPy asks for a fresh answer by a new rollout_id (its own cache keys on it too).
+            key = (text, settings.get("max_tokens"), settings.get("temperature"), settings.get("rollout_id"))
             if key not in self._answers:
                 body = {
                     "model": MODEL_ALIAS,

@@ -178,10 +178,63 @@ def test_a_server_without_the_text_completion_route_gets_completion_prompts_as_o
     assert first.text == second.text == "negative"
 
 
-def test_the_router_gets_completion_prompts_as_chat(httpserver):
-    provider = HuggingFaceProvider(model="m", base_url=None, token="hf_x", timeout_seconds=5)
+def test_a_405_also_means_the_route_is_missing(httpserver):
+    httpserver.expect_request(COMPLETIONS_PATH, method="POST").respond_with_data("", status=405)
+    httpserver.expect_request(CHAT_PATH, method="POST").respond_with_json(completion_body("negative"))
 
-    assert provider._completions_url is None  # the router serves chat only
+    [generation] = make_provider(httpserver).generate([request_for(COMPLETION_SPEC)])
+
+    assert generation.text == "negative"
+    assert [request.path for request, _response in httpserver.log] == [COMPLETIONS_PATH, CHAT_PATH]
+
+
+def test_an_unknown_model_on_the_text_completion_route_is_reported_not_sent_to_chat(httpserver):
+    # vLLM's answer to a model name it does not serve: a 404 with an OpenAI-style error body.
+    httpserver.expect_request(COMPLETIONS_PATH, method="POST").respond_with_json(
+        {"object": "error", "message": "The model `my-org/my-model` does not exist.", "code": 404}, status=404
+    )
+    provider = make_provider(httpserver)
+
+    with pytest.raises(ProviderRequestError, match="answered 404: The model `my-org/my-model` does not exist"):
+        provider.generate([request_for(COMPLETION_SPEC)])
+
+    assert provider.route(request_for(COMPLETION_SPEC)) == "text-completion"  # the route is kept
+    assert len(httpserver.log) == 1
+
+
+def test_a_redirect_on_the_text_completion_route_is_refused_not_followed(httpserver):
+    httpserver.expect_request(COMPLETIONS_PATH, method="POST").respond_with_data(
+        "", status=307, headers={"Location": "http://169.254.169.254/v1/completions"}
+    )
+
+    with pytest.raises(ProviderRequestError, match="redirected the text-completion request"):
+        make_provider(httpserver, token="server-key").generate([request_for(COMPLETION_SPEC)])
+
+    assert len(httpserver.log) == 1
+
+
+def test_the_route_of_each_request_keeps_cached_answers_of_the_two_routes_apart(httpserver):
+    from workflows.gateway.cache import cache_key
+    from workflows.gateway.providers.base import request_route
+
+    httpserver.expect_request(COMPLETIONS_PATH, method="POST").respond_with_json({"detail": "Not Found"}, status=404)
+    httpserver.expect_request(CHAT_PATH, method="POST").respond_with_json(completion_body("negative"))
+    server = make_provider(httpserver)
+    router = HuggingFaceProvider(model="m", base_url=None, token="hf_x", timeout_seconds=5)
+    completion, chat = request_for(COMPLETION_SPEC), request_for()
+
+    def key(provider, request):
+        return cache_key(provider="huggingface", model="m", request=request, route=request_route(provider, request))
+
+    assert (server.route(completion), server.route(chat), router.route(completion)) == ("text-completion", "", "")
+    before = key(server, completion)
+    assert before != key(router, completion)  # the router wraps it in chat: another answer
+    assert key(server, chat) == cache_key(provider="huggingface", model="m", request=chat)  # chat keys unchanged
+
+    server.generate([completion])  # the server lacks the route: from now on completion prompts go to chat
+
+    assert server.route(completion) == ""
+    assert key(server, completion) == key(router, completion) != before
 
 
 def test_faults_on_the_text_completion_route_map_onto_the_same_errors(httpserver):

@@ -72,21 +72,33 @@ def test_a_longer_prompt_or_one_without_token_counts_does_not_qualify():
     assert choice.best_tokens == 50.0
 
 
-def test_tokens_are_compared_on_the_rows_both_prompts_were_scored_on():
-    # The shorter prompt was validated on the first 20 rows only; the best's extra rows have long inputs.
+def test_prompts_are_ranked_by_what_they_save_against_the_best_on_the_rows_they_share():
+    # The best's last 20 rows have long inputs. One prompt saves 5 tokens on every row; another saves 1 but was
+    # validated only on the first 20 (short) rows, so its own mean looks lower: it must not win for that.
     best = candidate("best", 36, 40)
     best.validation_tokens |= {row: 400 for row in range(20, ROWS)}
-    shorter = candidate("shorter", 20, 30, rows=20)
+    everywhere = candidate("everywhere", 36, 35)
+    everywhere.validation_tokens |= {row: 395 for row in range(20, ROWS)}
+    short_rows_only = candidate("short-rows-only", 20, 39, rows=20)
 
-    choice = winner_choice(search_state(best, shorter, baseline_correct=0), confidence=0.95, seed=0)
+    choice = winner_choice(search_state(best, everywhere, short_rows_only, baseline_correct=0), confidence=0.95, seed=0)
 
-    assert choice.cheapest is not None and choice.cheapest.key == shorter.key
-    assert (choice.best_tokens, choice.cheapest_tokens) == (40.0, 30.0)
+    assert choice.cheapest is not None and choice.cheapest.key == everywhere.key
+    assert (choice.best_tokens, choice.cheapest_tokens) == (220.0, 215.0)  # on the best's rows: 5 saved per call
+
+
+def test_a_prompt_sharing_too_few_rows_with_the_best_does_not_qualify():
+    best = candidate("best", 36, 90)
+    glimpsed = candidate("glimpsed", 8, 30, rows=8)
+
+    choice = winner_choice(search_state(best, glimpsed, baseline_correct=0), confidence=0.95, seed=0)
+
+    assert choice.cheapest is None
 
 
 def test_when_the_baseline_is_still_the_incumbent_nothing_else_qualifies():
     baseline = candidate("baseline", 10, 90)
-    shorter = candidate("shorter", 10, 30)
+    shorter = candidate("shorter", 36, 30)  # would qualify against any other incumbent
     state = EngineState(baseline=baseline, incumbent=baseline.model_copy(deep=True), history=[shorter])
 
     choice = winner_choice(state, confidence=0.95, seed=0)

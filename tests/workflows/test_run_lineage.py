@@ -118,7 +118,7 @@ def test_a_run_that_prefers_shorter_prompts_promotes_the_cheapest_within_noise_o
         version = version.parent
     assert ancestors[-1] == setup["version"]
     assert len(ancestors) == len(report["accepted"]) + 1
-    assert "the shortest prompt within noise of the best" in winner.commit_message
+    assert "the cheapest prompt within noise of the best" in winner.commit_message
     assert Candidate.objects.filter(iteration__run=run, version=winner).exists()
 
 

@@ -18,8 +18,13 @@ from workflows.gateway.types import Generation, GenerationRequest
 KEY_FORMAT_VERSION = 1
 
 
-def cache_key(*, provider: str, model: str, request: GenerationRequest) -> str:
-    """SHA-256 (hex) of a canonical JSON of provider, model, sampling parameters and the rendered prompt."""
+def cache_key(*, provider: str, model: str, request: GenerationRequest, route: str = "") -> str:
+    """SHA-256 (hex) of a canonical JSON of provider, model, sampling parameters and the rendered prompt.
+
+    `route` names how the provider sends this request when it has more than one way (the huggingface
+    provider continues completion-layout prompts through a server's text-completion route, or wraps them in
+    chat where the server lacks it): the model sees different text, so the answers must not share an entry.
+    Empty (left out of the key) for providers with one way, so their existing entries keep their keys."""
     material = {
         "format": KEY_FORMAT_VERSION,
         "provider": provider,
@@ -32,6 +37,8 @@ def cache_key(*, provider: str, model: str, request: GenerationRequest) -> str:
         },
         "prompt": request.prompt.cache_key_material(),
     }
+    if route:
+        material["route"] = route
     canonical = json.dumps(material, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from workflows.gateway.budget import Budget, BudgetLedger, ModelPrice, Usage
 from workflows.gateway.cache import ResponseCache, cache_key
-from workflows.gateway.providers.base import Provider, ProviderConfigError, ProviderRequestError
+from workflows.gateway.providers.base import Provider, ProviderConfigError, ProviderRequestError, request_route
 from workflows.gateway.retry import Attempted, RetryPolicy, WaitAllowance, call_with_retries
 from workflows.gateway.types import Generation, GenerationRequest
 
@@ -154,7 +154,8 @@ class Gateway:
         # under fresh=True: there every request gets its own sample, as a read from the cache would not.
         duplicates: dict[str, list[int]] = {}
         for index, request in enumerate(requests):
-            key = cache_key(provider=self._provider_name, model=self._model, request=request)
+            route = request_route(self._provider, request)
+            key = cache_key(provider=self._provider_name, model=self._model, request=request, route=route)
             if not self._fresh:
                 if key in duplicates:
                     duplicates[key].append(index)

@@ -50,3 +50,10 @@ def scores_choices(provider: Provider) -> bool:
     """True when the provider picks a choice output by the log-probability of each label (optional attribute
     `scores_choices`, like `max_concurrency`); others parse or constrain free text."""
     return getattr(provider, "scores_choices", False) is True
+
+
+def request_route(provider: Provider, request: GenerationRequest) -> str:
+    """How the provider will send this request, when it has more than one way (optional method `route`, like
+    `scores_choices`); part of the request's cache key. Empty for providers with one way."""
+    route = getattr(provider, "route", None)
+    return str(route(request)) if callable(route) else ""

@@ -8,7 +8,8 @@ Completion-layout prompts are text to be continued, not a conversation. With a `
 server's OpenAI-compatible `/v1/completions` route (TGI, vLLM and llama.cpp serve it; the client has no call for
 it, so it is posted directly): wrapped in a chat template as a user message, a small model answers the
 demonstrations instead of continuing them, which costs it most of what the layout is for. A server without the
-route (404 or 405) gets them as one chat user message from then on, as the router always does.
+route (405, or a 404 that is not an OpenAI-style error) gets them as one chat user message from then on, as the
+router always does; the route is part of each request's cache key, so answers from the two never mix.
 
 Retries belong to the gateway: the client makes exactly one attempt per call, and failures are mapped onto the
 provider errors in `base.py` (timeouts, 408, 429 and 5xx are retryable; other 4xx are not).
@@ -44,8 +45,6 @@ from workflows.gateway.types import Generation, GenerationRequest
 logger = logging.getLogger("promptopt.providers")
 
 DEFAULT_MAX_CONCURRENCY = 8
-# What a server without the text-completion route answers (chat-only servers, some gateways in front of them).
-COMPLETIONS_ROUTE_MISSING = (404, 405)
 # Completion-layout prompts separate demonstrations by a blank line, so one ends the answer (as for `local`):
 # without it a chat model may carry on writing further made-up examples.
 COMPLETION_STOPS = ["\n\n"]
@@ -134,6 +133,12 @@ class HuggingFaceProvider:
         # cache entries under one name.
         return self._model or self._base_url or ""
 
+    def route(self, request: GenerationRequest) -> str:
+        """How this request will be sent (part of its cache key: the model sees different text either way)."""
+        if request.prompt.layout == "completion" and self._completions_url is not None:
+            return "text-completion"
+        return ""  # chat, as every answer cached before the text-completion route existed
+
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
         return [self._generate_one(request) for request in requests]
 
@@ -163,11 +168,21 @@ class HuggingFaceProvider:
             raise self._timed_out() from error
         except httpx2.TransportError as error:
             raise self._unreachable(error) from error
-        if response.status_code in COMPLETIONS_ROUTE_MISSING:
+        if _route_missing(response):
             # Remembered for the provider's life: every later completion-layout prompt goes straight to chat.
             self._completions_url = None
-            logger.info("huggingface: %s has no /v1/completions route; completion prompts go to chat", self._where)
+            logger.warning(
+                "huggingface: %s has no /v1/completions route (%s); completion-layout prompts go to its chat route",
+                self._where,
+                response.status_code,
+            )
             return None
+        if response.is_redirect:
+            # Not followed (the token would go with it), and a redirect will not go away by retrying.
+            raise ProviderRequestError(
+                f"huggingface: {self._where} redirected the text-completion request ({response.status_code}); "
+                "set base_url to where it points"
+            )
         if response.status_code >= 400:
             raise self._status_error(response)
         latency_ms = round((time.perf_counter() - started) * 1000)
@@ -271,6 +286,19 @@ class HuggingFaceProvider:
 
 
 ChatMessages = list[dict[Any, Any] | ChatCompletionInputMessage]  # what chat_completion accepts
+
+
+def _route_missing(response: httpx2.Response) -> bool:
+    """Whether the server lacks the text-completion route: 405, or a 404 that is not an OpenAI-style error
+    (vLLM answers an unknown model name with a 404 carrying {"object": "error", "message": ...}, which must
+    reach the user as it is, not send every prompt to chat)."""
+    if response.status_code == 405:
+        return True
+    if response.status_code != 404:
+        return False
+    data = _response_json(response)
+    openai_error = isinstance(data, dict) and (isinstance(data.get("error"), dict) or data.get("object") == "error")
+    return not openai_error
 
 
 def _completions_url(base_url: str) -> str:
