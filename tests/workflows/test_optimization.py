@@ -98,6 +98,8 @@ def test_it_refuses_a_bad_config_before_any_call(setup, provider):
         _create(setup, budget={"max_calls": 40})
     with pytest.raises(InvalidInputError, match="colour"):
         _create(setup, colour="blue")
+    with pytest.raises(InvalidInputError, match=r"prefer: Input should be 'best' or 'shorter'"):
+        _create(setup, prefer="cheapest")
     assert provider.calls == 0
     assert not OptimizationRun.objects.exists()
 
