@@ -77,13 +77,17 @@ def run_unit(
 
 
 def search_budget(results: list[dict[str, Any]], *, task: str, seed: int) -> int:
-    """The smallest uncached task-call count of the DSPy optimizers on this task and seed."""
+    """The smallest uncached task-call count of the DSPy optimizers that finished on this task and seed (a
+    crashed optimizer's few calls bought nothing and say nothing about what the search is worth)."""
     from bakeoff_kit.report import latest_runs
 
     counts = [
         result["optimize_calls"]
         for result in latest_runs(results)
-        if result["task"] == task and result["seed"] == seed and result["system"] in DSPY_SYSTEMS
+        if result["task"] == task
+        and result["seed"] == seed
+        and result["system"] in DSPY_SYSTEMS
+        and not result.get("failure")
     ]
     return min(counts) if counts else DEFAULT_SEARCH_CALLS
 
