@@ -332,23 +332,15 @@ def test_a_budget_too_small_for_one_iteration_is_refused_before_any_call_with_th
         _create(setup, budget={"max_calls": needed - 1})
 
 
+def _optimize_command(setup, *options: str) -> None:
+    """`manage.py optimize` on the fixture's prompt and dataset, with these options."""
+    team, prompt, dataset = setup["team"].slug, setup["version"].prompt.slug, setup["dataset_version"].dataset.slug
+    call_command("optimize", "--team", team, "--prompt", prompt, "--dataset", dataset, *options)
+
+
 def test_the_optimize_command_prints_the_report_and_writes_json(setup, provider, tmp_path, capsys):
     output = tmp_path / "report.json"
-    call_command(
-        "optimize",
-        "--team",
-        setup["team"].slug,
-        "--prompt",
-        setup["version"].prompt.slug,
-        "--dataset",
-        setup["dataset_version"].dataset.slug,
-        "--iterations",
-        "2",
-        "--seed",
-        "1",
-        "--json",
-        str(output),
-    )
+    _optimize_command(setup, "--iterations", "2", "--seed", "1", "--json", str(output))
     printed = capsys.readouterr().out
     assert "estimate before the start" in printed
     assert "test difference (winner - baseline): +0.500" in printed

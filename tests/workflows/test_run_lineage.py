@@ -14,7 +14,7 @@ from prompts.models import VersionSource
 from tests.engine.engine_support import SentimentProvider
 
 # The fixtures and helpers of the end-to-end optimization tests: a sentiment prompt and dataset.
-from tests.workflows.test_optimization import _create, setup  # noqa: F401 - `setup` is a fixture
+from tests.workflows.test_optimization import _create, _optimize_command, setup  # noqa: F401 - `setup` is a fixture
 from workflows.engine.shorter import winner_choice
 from workflows.engine.state import Acceptance, CandidateState, EngineState
 from workflows.models import Candidate
@@ -132,21 +132,7 @@ def test_a_run_that_prefers_the_best_still_reports_the_cheapest_within_noise(set
 
 
 def test_the_optimize_command_takes_prefer_shorter_and_prints_both_prompts_with_their_tokens(setup, provider, capsys):  # noqa: F811
-    from django.core.management import call_command
-
-    call_command(
-        "optimize",
-        "--team",
-        setup["team"].slug,
-        "--prompt",
-        setup["version"].prompt.slug,
-        "--dataset",
-        setup["dataset_version"].dataset.slug,
-        "--iterations",
-        "3",
-        "--prefer",
-        "shorter",
-    )
+    _optimize_command(setup, "--iterations", "3", "--prefer", "shorter")
 
     printed = capsys.readouterr().out
     best_line = next(line for line in printed.splitlines() if "best on validation:" in line)
