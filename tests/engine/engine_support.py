@@ -111,6 +111,7 @@ def build_engine(
     budget: Budget | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     optimizer: OptimizerModel | None = None,
+    remaining_calls: Callable[[], int | None] | None = None,
 ) -> tuple[Engine, Gateway]:
     config = config or RunConfig(seed=1)
     gateway = Gateway(provider=provider, cache=cache if cache is not None else InMemoryResponseCache(), budget=budget)
@@ -136,5 +137,6 @@ def build_engine(
         exhausted_reason=lambda: gateway.exhausted_reason,
         provider_scores_choices=True,
         optimizer=optimizer,
+        remaining_calls=remaining_calls or (lambda: None),
     )
     return engine, gateway

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from prompts.content import PromptContent
@@ -17,7 +19,7 @@ from workflows.engine.answer_names import NAMING_CUE, NAMING_SAMPLES
 from workflows.engine.config import RunConfig
 from workflows.engine.loop import Engine
 from workflows.engine.scoring import Scorer, SearchCancelled
-from workflows.engine.state import STEP_ORDER, EngineState
+from workflows.engine.state import STEP_ORDER, CandidateState, EngineState
 from workflows.engine.strategies.base import Proposal, ProposalContext
 from workflows.gateway.budget import Budget
 from workflows.gateway.cache import InMemoryResponseCache
@@ -245,3 +247,70 @@ def test_the_task_model_is_asked_once_what_the_answer_is_and_the_mutations_may_n
     fixed = FixedProposals([BASELINE.edit(max_tokens=9)])
     _search(RunConfig(seed=1, iterations=1), provider=silent, strategies=[fixed])
     assert not any(NAMING_CUE in text for text in silent.seen)  # no strategy of this mix uses the names
+
+
+def test_an_iteration_proposes_from_a_beam_prompt_on_the_pareto_front_and_acceptance_still_judges_the_incumbent():
+    # The incumbent got no validation row right; a beam prompt got some: the iteration proposes from that one.
+    other = BASELINE.edit(template="Judge the review: {{text}}")
+    start = Engine.initial_state(BASELINE)
+    validation_ids = [example.id for example in search_data().validation]
+    start.incumbent.validation = dict.fromkeys(validation_ids, 0.0)
+    start.incumbent.validation_score = 0.0
+    beam_entry = CandidateState.of(other, strategy="fixed")
+    beam_entry.validation = {example_id: float(example_id % 3 == 0) for example_id in validation_ids}
+    beam_entry.validation_score = sum(beam_entry.validation.values()) / len(validation_ids)
+    start.beam = [start.incumbent.model_copy(deep=True), beam_entry]
+
+    for parents, expected_parent in (("pareto", other), ("incumbent", BASELINE)):
+        config = RunConfig(seed=1, iterations=1, candidates_per_iteration=1, survivors=1, parents=parents)
+        proposals = FixedProposals([BASELINE.edit(template="Say positive or negative: {{text}}")])
+        recorder = MemoryRecorder()
+        engine, _gateway = build_engine(
+            provider=SentimentProvider(), recorder=recorder, config=config, strategies=[proposals]
+        )
+        state = engine.search(start.model_copy(deep=True))
+        primary, evaluation = recorder.records[0], recorder.records[1]
+        assert proposals.contexts[0].incumbent == expected_parent
+        assert {key for key, _scored in evaluation.predictions} == {expected_parent.key}
+        assert primary.summary.get("parent") == (other.key[:8] if parents == "pareto" else None)
+        # Whatever the parent, a survivor is compared with the incumbent on validation.
+        verdicts = recorder.records[-1].summary["candidates"]
+        assert all(verdict["rows"] >= 20 for verdict in verdicts)
+        assert state.parent_key == expected_parent.key
+
+
+def test_calls_left_that_cannot_pay_for_a_planned_iteration_buy_a_leaner_one_then_the_search_stops_cleanly():
+    max_calls = 420
+    config = RunConfig(seed=1, patience=5, budget={"max_calls": max_calls})
+    gateways = []
+    recorder = MemoryRecorder()
+    engine, gateway = build_engine(
+        provider=SentimentProvider(),
+        recorder=recorder,
+        config=config,
+        budget=Budget(max_calls=max_calls),
+        remaining_calls=lambda: max_calls - gateways[0].usage.calls,
+    )
+    gateways.append(gateway)
+    state = engine.search(Engine.initial_state(BASELINE))
+    plan = engine._plan
+    lean = [record for record in recorder.records if "lean_shape" in record.summary]
+    assert lean, "no leaner iteration ran"
+    shape = lean[0].summary["lean_shape"]
+    assert shape["validation_rows"] == plan.validation_rows  # decisions as sure as planned ones
+    assert shape["candidates_per_iteration"] <= plan.candidates_per_iteration
+    assert (shape["candidates_per_iteration"], shape["minibatch_size"], shape["survivors"]) != (
+        plan.candidates_per_iteration,
+        plan.minibatch_size,
+        plan.survivors,
+    )
+    proposal = next(r for r in recorder.records if r.iteration == lean[0].iteration and r.step == "proposal")
+    assert proposal.summary["proposed"] <= shape["candidates_per_iteration"]
+    assert gateway.usage.calls <= max_calls
+    stopped = re.fullmatch(
+        r"the (\d+) calls left cannot pay for another iteration \((\d+) planned per iteration, (\d+) for the leanest\)",
+        state.stop_reason,
+    )
+    left, planned, leanest = (int(number) for number in stopped.groups())
+    assert left == max_calls - gateway.usage.calls
+    assert left < leanest < planned == plan.calls_per_iteration

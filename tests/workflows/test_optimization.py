@@ -291,13 +291,14 @@ def test_a_call_budget_is_planned_so_the_run_ends_its_iterations_within_it(setup
     run = run_execute(run_id=_create(setup, iterations=5, budget={"max_calls": 120}).pk)
     plan = run.estimate["plan"]
     assert run.status == JobStatus.SUCCEEDED and plan["iterations"] < 5
-    # The search spends the budget: it stops only when what is left cannot pay for another planned iteration.
-    left = int(
-        re.fullmatch(
-            r"the (\d+) calls left cannot pay for another iteration \(\d+ planned per iteration\)", run.stop_reason
-        ).group(1)
+    # The search spends the budget: it stops only when what is left cannot pay for another iteration, not even
+    # a leaner one than planned.
+    stopped = re.fullmatch(
+        r"the (\d+) calls left cannot pay for another iteration \(\d+ planned per iteration, (\d+) for the leanest\)",
+        run.stop_reason,
     )
-    assert left < plan["calls_per_iteration"]
+    left, leanest = int(stopped.group(1)), int(stopped.group(2))
+    assert left < leanest <= plan["calls_per_iteration"]
     assert run.iterations.count() >= plan["iterations"]
     assert run.calls <= 120
     assert run.report["test_complete"] is True

@@ -41,7 +41,12 @@ class RunConfig(BaseModel):
     candidates_per_iteration: int = Field(default=6, ge=1, le=50)
     survivors: int = Field(default=2, ge=1, le=20, description="Candidates scored on validation per iteration.")
     selection: Literal["halving", "ucb"] = "halving"
-    beam_size: int = Field(default=3, ge=1, le=20)
+    beam_size: int = Field(default=3, ge=1, le=20, description="Validated prompts kept as parents for proposals.")
+    parents: Literal["pareto", "incumbent"] = Field(
+        default="pareto",
+        description="What each iteration proposes from: a prompt of the beam's Pareto front over validation rows "
+        "(drawn by the rows it is best on, as GEPA does), or always the incumbent.",
+    )
     # A candidate replaces the incumbent when the paired bootstrap interval of its gain lies above zero, or —
     # when set — when its mean gain on validation reaches this many points (0.05 = five points).
     min_gain: float | None = Field(default=None, gt=0.0, le=1.0)

@@ -11,7 +11,7 @@ import logging
 import math
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from prompts.content import PromptContent
@@ -19,7 +19,8 @@ from workflows.engine.answer_names import NAMING_MAX_TOKENS, agreed_names, namin
 from workflows.engine.config import RunConfig
 from workflows.engine.data import EngineExample, SearchData, label_set
 from workflows.engine.output_bound import output_token_bound, within_bound
-from workflows.engine.plan import SearchPlan
+from workflows.engine.pareto import parent_choice
+from workflows.engine.plan import SearchPlan, SearchShape, leanest_iteration_calls, remainder_shape
 from workflows.engine.scoring import Scorer, mean_score
 from workflows.engine.state import STEP_ORDER, Acceptance, CandidateState, EngineState, Scored, StepName, UsageState
 from workflows.engine.strategies.base import HistoryEntry, Observation, OptimizerModel, ProposalContext, Strategy
@@ -139,13 +140,21 @@ class Engine:
         if starting > config.iteration_limit:
             return f"completed {config.iteration_limit} iterations"
         remaining = self._remaining_calls()
+        state.shape = None
         if starting > 1 and remaining is not None and remaining < self._plan.calls_per_iteration:
-            # Close decisions may have taken more rows than planned: stop cleanly rather than mid-iteration.
-            # Calls the plan counted but did not spend (cache hits, fewer proposals) buy further iterations.
-            return (
-                f"the {remaining} calls left cannot pay for another iteration "
-                f"({self._plan.calls_per_iteration} planned per iteration)"
-            )
+            # Calls the plan counted but did not spend (cache hits, candidates that earned no validation) buy
+            # further iterations: a leaner one (fewer candidates, a smaller minibatch, one survivor; the same
+            # validation sample, so its decisions are as sure) when a planned one no longer fits. When not even
+            # that fits, stop cleanly rather than mid-iteration.
+            train_size, selection = len(self._data.train), config.selection
+            lean = remainder_shape(self._plan.shape, remaining, train_size=train_size, selection=selection)
+            if lean is None:
+                leanest = leanest_iteration_calls(self._plan.shape, train_size=train_size, selection=selection)
+                return (
+                    f"the {remaining} calls left cannot pay for another iteration "
+                    f"({self._plan.calls_per_iteration} planned per iteration, {leanest} for the leanest)"
+                )
+            state.shape = asdict(lean)
         # Patience saves calls the user would rather keep; when the budget is what limits the search (its plan
         # buys fewer iterations than configured), the user has set aside those calls for it, so they are spent.
         budget_bound = self._plan.iterations < config.iteration_limit
@@ -168,34 +177,58 @@ class Engine:
         handlers[step](state, record)
         return record
 
+    def _shape(self, state: EngineState) -> SearchShape:
+        """This iteration's shape: the plan's, or the leaner one the budget's remainder pays for."""
+        return SearchShape(**state.shape) if state.shape else self._plan.shape
+
+    def _parent(self, state: EngineState) -> CandidateState:
+        """The prompt this iteration proposes from (primary inference chose it): the incumbent, or another
+        prompt of the beam's Pareto front over validation rows."""
+        if state.parent_key and state.parent_key != state.incumbent.key:
+            for candidate in state.beam:
+                if candidate.key == state.parent_key:
+                    return candidate
+        return state.incumbent
+
     def _rng(self, iteration: int, purpose: str) -> random.Random:
         # A string seed is hashed deterministically (not with PYTHONHASHSEED), so reruns and resumes agree.
         return random.Random(f"{self._config.seed}:{iteration}:{purpose}")  # noqa: S311 - search, not secrets
 
-    # 1. Primary inference: the incumbent on a fresh seeded minibatch of the train split.
+    # 1. Primary inference: the iteration's parent (the incumbent, or another prompt of the beam's Pareto front)
+    # on a fresh seeded minibatch of the train split.
     def _primary_inference(self, state: EngineState, record: StepRecord) -> None:
-        size = min(self._plan.minibatch_size, len(self._data.train))
+        parent = state.incumbent
+        if self._config.parents == "pareto":
+            parent = parent_choice(state.incumbent, state.beam, self._rng(record.iteration, "parent"))
+        state.parent_key = parent.key
+        shape = self._shape(state)
+        size = min(shape.minibatch_size, len(self._data.train))
         minibatch = self._rng(record.iteration, "minibatch").sample(list(self._data.train), size)
-        outputs = self._scorer.infer(self.bounded(state.incumbent.prompt()), minibatch)
+        outputs = self._scorer.infer(self.bounded(parent.prompt()), minibatch)
         state.minibatch_ids = [example.id for example in minibatch]
         state.incumbent_outputs = outputs
         state.proposals, state.survivors = [], []
         record.summary = _call_summary(outputs) | {"examples": len(minibatch)}
+        if parent.key != state.incumbent.key:
+            record.summary["parent"] = parent.key[:8]
+        if state.shape:
+            record.summary["lean_shape"] = dict(state.shape)
 
     # 2. Evaluation: the metric scores those outputs; failures (with feedback) are what the optimizer reads.
     def _evaluation(self, state: EngineState, record: StepRecord) -> None:
         scored = self._scorer.evaluate(state.incumbent_outputs, self._examples)
         state.incumbent_outputs = scored
-        state.incumbent.minibatch_score = mean_score(scored)
+        parent = self._parent(state)
+        parent.minibatch_score = mean_score(scored)
         known = {demo["example_id"] for demo in state.bootstrapped_demos}
         for item in scored:
             if item.score == 1.0 and item.example_id not in known and len(known) < MAX_BOOTSTRAPPED_DEMOS:
                 state.bootstrapped_demos.append({"example_id": item.example_id, "output": item.output})
                 known.add(item.example_id)
-        record.predictions = [(state.incumbent.key, item) for item in scored]
+        record.predictions = [(parent.key, item) for item in scored]
         failures = [item for item in scored if item.score is not None and item.score < 1.0]
         record.summary = {
-            "score": state.incumbent.minibatch_score,
+            "score": parent.minibatch_score,
             "failures": len(failures),
             "unscored": sum(item.score is None for item in scored),
             "feedback": [item.feedback for item in failures[:3] if item.feedback],
@@ -204,10 +237,11 @@ class Engine:
     # 3. Optimizer proposals: the strategy mix proposes new candidates from train data and scores only.
     def _proposal(self, state: EngineState, record: StepRecord) -> None:
         context = self._proposal_context(state, record.iteration)
-        seen = {state.incumbent.key, state.baseline.key, *(entry.key for entry in state.history)}
+        seen = {state.incumbent.key, state.baseline.key, state.parent_key, *(entry.key for entry in state.history)}
         proposals: list[CandidateState] = []
         by_strategy: dict[str, int] = {}
-        for strategy, count in allocate(self._strategies, self._plan.candidates_per_iteration, record.iteration):
+        wanted = self._shape(state).candidates_per_iteration
+        for strategy, count in allocate(self._strategies, wanted, record.iteration):
             if count <= 0:
                 continue
             for proposal in strategy.propose(context, count):
@@ -254,9 +288,10 @@ class Engine:
             for demo in state.bootstrapped_demos
             if demo["example_id"] in train_ids
         )
+        parent = self._parent(state)
         return ProposalContext(
-            incumbent=state.incumbent.prompt(),
-            incumbent_score=state.incumbent.minibatch_score or 0.0,
+            incumbent=parent.prompt(),
+            incumbent_score=parent.minibatch_score or 0.0,
             observations=tuple(observations),
             train=self._data.train,
             history=tuple(history),
@@ -310,10 +345,10 @@ class Engine:
             candidate.key
             for score, baseline_mean, candidate in ranked
             if baseline_mean is None or score > baseline_mean or (score == baseline_mean and score > 0)
-        ][: self._plan.survivors]
+        ][: self._shape(state).survivors]
         record.candidates = [candidate.model_copy(deep=True) for candidate in state.proposals]
         record.summary = {
-            "incumbent": state.incumbent.minibatch_score,
+            "incumbent": self._parent(state).minibatch_score,
             "scores": {candidate.key[:8]: candidate.minibatch_score for _s, _b, candidate in ranked},
             "survivors": [key[:8] for key in state.survivors],
             "selection": self._config.selection,
@@ -337,12 +372,13 @@ class Engine:
         batch: Sequence[EngineExample],
         incumbent_scores: dict[int, float | None],
     ) -> None:
-        """The incumbent on rows a candidate got beyond the minibatch, so every comparison stays paired."""
+        """The parent on rows a candidate got beyond the minibatch, so every comparison stays paired."""
         missing = [example for example in batch if example.id not in incumbent_scores]
         if not missing:
             return
-        scored = self._scorer.score(self.bounded(state.incumbent.prompt()), missing)
-        record.predictions.extend((state.incumbent.key, item) for item in scored)
+        parent = self._parent(state)
+        scored = self._scorer.score(self.bounded(parent.prompt()), missing)
+        record.predictions.extend((parent.key, item) for item in scored)
         incumbent_scores.update({item.example_id: item.score for item in scored})
 
     def _halving(
@@ -357,13 +393,14 @@ class Engine:
         scores: dict[str, dict[int, float | None]] = {}
         active = list(state.proposals)
         batch = minibatch
+        survivors = self._shape(state).survivors
         while True:
             for candidate in active:
                 self._score_into(record, scores, candidate, batch)
-            if len(active) <= self._plan.survivors or not extension:
+            if len(active) <= survivors or not extension:
                 return scores
             active.sort(key=lambda candidate: -(_mean(scores[candidate.key].values()) or 0.0))
-            active = active[: max(self._plan.survivors, math.ceil(len(active) / 2))]
+            active = active[: max(survivors, math.ceil(len(active) / 2))]
             batch, extension = extension[: len(minibatch)], extension[len(minibatch) :]
             self._score_incumbent_on(state, record, batch, incumbent_scores)
 
@@ -438,8 +475,14 @@ class Engine:
             record.summary["accepted"] = winner.key[:8]
         else:
             state.iterations_without_improvement += 1
-        validated = [state.incumbent, *state.beam, *(proposals[key] for key in state.survivors)]
-        unique = {candidate.key: candidate for candidate in validated if candidate.validation_score is not None}
+        # Of two copies of one prompt (the incumbent and its beam entry), the one scored on more rows stays.
+        unique: dict[str, CandidateState] = {}
+        for candidate in (state.incumbent, *state.beam, *(proposals[key] for key in state.survivors)):
+            kept = unique.get(candidate.key)
+            if candidate.validation_score is None:
+                continue
+            if kept is None or len(candidate.validation) > len(kept.validation):
+                unique[candidate.key] = candidate
         state.beam = sorted(unique.values(), key=lambda candidate: -(candidate.validation_score or 0.0))[
             : self._config.beam_size
         ]

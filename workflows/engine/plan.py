@@ -177,6 +177,22 @@ def search_plan(config: RunConfig, *, train_size: int, validation_size: int, tes
     return plan_for(shape, affordable)
 
 
+def remainder_shape(shape: SearchShape, remaining: int, *, train_size: int, selection: str) -> SearchShape | None:
+    """The richest shape no richer than `shape` whose iteration the `remaining` calls pay for, keeping the
+    validation sample (a leaner decision would be a less sure one): fewer candidates, then a smaller minibatch,
+    then fewer survivors. None when not even the leanest fits."""
+    for leaner in _leaner_shapes(shape, validation_floor=shape.validation_rows):
+        if iteration_calls(leaner, train_size=train_size, selection=selection) <= remaining:
+            return leaner
+    return None
+
+
+def leanest_iteration_calls(shape: SearchShape, *, train_size: int, selection: str) -> int:
+    """What the leanest iteration `remainder_shape` may choose costs."""
+    leanest = _leaner_shapes(shape, validation_floor=shape.validation_rows)[-1]
+    return iteration_calls(leanest, train_size=train_size, selection=selection)
+
+
 def _iterations_affordable(shape: SearchShape, search_calls: int, *, train_size: int, selection: str) -> int:
     per_iteration = iteration_calls(shape, train_size=train_size, selection=selection)
     return max(0, (search_calls - shape.validation_rows) // per_iteration)

@@ -89,7 +89,13 @@ class EngineState(BaseModel):
     beam: list[CandidateState] = Field(default_factory=list)  # best validated candidates, best first
     history: list[CandidateState] = Field(default_factory=list)  # every candidate tried, for strategies
     minibatch_ids: list[int] = Field(default_factory=list)
-    incumbent_outputs: list[Scored] = Field(default_factory=list)  # step 1 output, scored in step 2
+    incumbent_outputs: list[Scored] = Field(default_factory=list)  # step 1 output (the parent's), scored in step 2
+    # The prompt this iteration proposes from (pareto.py); "" or the incumbent's key: the incumbent. The step-1
+    # outputs below are this prompt's.
+    parent_key: str = ""
+    # This iteration's search shape when the calls left paid only for a leaner one than planned (plan.py's
+    # remainder_shape); None: the plan's.
+    shape: dict[str, int] | None = None
     proposals: list[CandidateState] = Field(default_factory=list)  # this iteration's candidates
     survivors: list[str] = Field(default_factory=list)  # keys of proposals that go to validation
     bootstrapped_demos: list[dict[str, Any]] = Field(default_factory=list)  # {"example_id", "output"}
