@@ -73,7 +73,7 @@ def run_steps(run: OptimizationRun) -> tuple[int | None, list[StepView]]:
 @dataclass(frozen=True)
 class IterationScores:
     index: int
-    incumbent_minibatch: float | None
+    parent_minibatch: float | None  # the prompt the iteration improved (the incumbent or a beam prompt)
     best_candidate_minibatch: float | None
     best_candidate_validation: float | None
     best_so_far: float | None
@@ -113,7 +113,7 @@ def iteration_scores(run: OptimizationRun) -> list[IterationScores]:
         rows.append(
             IterationScores(
                 index=index,
-                incumbent_minibatch=(evaluation.summary or {}).get("score") if evaluation else None,
+                parent_minibatch=(evaluation.summary or {}).get("score") if evaluation else None,
                 best_candidate_minibatch=_best(candidate.minibatch_score for candidate in found),
                 best_candidate_validation=_best(candidate.validation_score for candidate in found),
                 best_so_far=best_so_far,
@@ -138,7 +138,7 @@ def score_chart(rows: Sequence[IterationScores]) -> dict[str, Any]:
         "data": {
             "labels": [f"iteration {row.index}" for row in rows],
             "datasets": [
-                _line("incumbent, minibatch", [row.incumbent_minibatch for row in rows], GREY),
+                _line("parent, minibatch", [row.parent_minibatch for row in rows], GREY),
                 _line("best candidate, minibatch", [row.best_candidate_minibatch for row in rows], ORANGE),
                 _line("best candidate, validation", [row.best_candidate_validation for row in rows], BLUE),
                 _line("best so far, validation", [row.best_so_far for row in rows], GREEN, stepped=True),

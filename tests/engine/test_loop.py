@@ -249,49 +249,79 @@ def test_the_task_model_is_asked_once_what_the_answer_is_and_the_mutations_may_n
     assert not any(NAMING_CUE in text for text in silent.seen)  # no strategy of this mix uses the names
 
 
-def test_an_iteration_proposes_from_a_beam_prompt_on_the_pareto_front_and_acceptance_still_judges_the_incumbent():
-    # The incumbent got no validation row right; a beam prompt got some: the iteration proposes from that one.
-    other = BASELINE.edit(template="Judge the review: {{text}}")
+OTHER = BASELINE.edit(template="Judge the review: {{text}}")
+
+
+def _start_with_a_beam() -> EngineState:
+    """The incumbent got no validation row right (as scored here); a beam prompt got a third of them."""
     start = Engine.initial_state(BASELINE)
     validation_ids = [example.id for example in search_data().validation]
     start.incumbent.validation = dict.fromkeys(validation_ids, 0.0)
     start.incumbent.validation_score = 0.0
-    beam_entry = CandidateState.of(other, strategy="fixed")
+    beam_entry = CandidateState.of(OTHER, strategy="fixed")
     beam_entry.validation = {example_id: float(example_id % 3 == 0) for example_id in validation_ids}
     beam_entry.validation_score = sum(beam_entry.validation.values()) / len(validation_ids)
     start.beam = [start.incumbent.model_copy(deep=True), beam_entry]
+    return start
 
-    for parents, expected_parent in (("pareto", other), ("incumbent", BASELINE)):
+
+def test_an_iteration_proposes_from_a_beam_prompt_on_the_pareto_front_and_acceptance_still_judges_the_incumbent():
+    for parents, expected_parent in (("pareto", OTHER), ("incumbent", BASELINE)):
         config = RunConfig(seed=1, iterations=1, candidates_per_iteration=1, survivors=1, parents=parents)
-        proposals = FixedProposals([BASELINE.edit(template="Say positive or negative: {{text}}")])
+        # Right on every row the scripted model gets (a constrained answer): it survives whichever the parent.
+        proposals = FixedProposals([BASELINE.edit(output_type="choice", output_choices=["positive", "negative"])])
         recorder = MemoryRecorder()
         engine, _gateway = build_engine(
             provider=SentimentProvider(), recorder=recorder, config=config, strategies=[proposals]
         )
-        state = engine.search(start.model_copy(deep=True))
+        state = engine.search(_start_with_a_beam())
         primary, evaluation = recorder.records[0], recorder.records[1]
         assert proposals.contexts[0].incumbent == expected_parent
         assert {key for key, _scored in evaluation.predictions} == {expected_parent.key}
-        assert primary.summary.get("parent") == (other.key[:8] if parents == "pareto" else None)
-        # Whatever the parent, a survivor is compared with the incumbent on validation.
-        verdicts = recorder.records[-1].summary["candidates"]
-        assert all(verdict["rows"] >= 20 for verdict in verdicts)
+        assert primary.summary.get("parent") == (OTHER.key[:8] if parents == "pareto" else None)
         assert state.parent_key == expected_parent.key
+        # Whatever the parent, the survivor is compared with the incumbent (0 on every row here), not the parent.
+        [verdict] = recorder.records[-1].summary["candidates"]
+        assert verdict["gain"] == pytest.approx(1.0) and verdict["accepted"] is True
+
+
+@pytest.mark.parametrize("crash_after", [1, 2, 3, 4])
+def test_a_search_resumed_inside_an_iteration_with_a_beam_parent_ends_like_an_uninterrupted_one(crash_after):
+    config = RunConfig(seed=1, iterations=2, candidates_per_iteration=2, survivors=1, patience=5)
+    uninterrupted = build_engine(provider=SentimentProvider(), recorder=MemoryRecorder(), config=config)[0].search(
+        _start_with_a_beam()
+    )
+    cache = InMemoryResponseCache()
+    crashing = MemoryRecorder(crash_after=crash_after)
+    engine, _gateway = build_engine(provider=SentimentProvider(), recorder=crashing, config=config, cache=cache)
+    with pytest.raises(WorkerKilled):
+        engine.search(_start_with_a_beam())
+    assert crashing.checkpoints[0]["parent_key"] == OTHER.key
+    checkpoint = EngineState.model_validate(crashing.checkpoints[-1])
+    engine, _gateway = build_engine(provider=SentimentProvider(), recorder=MemoryRecorder(), config=config, cache=cache)
+    assert engine.search(checkpoint).model_dump(exclude={"usage"}) == uninterrupted.model_dump(exclude={"usage"})
+
+
+LEAN_MAX_CALLS = 420  # the scripted search's plan pays for four iterations, and what is left for a leaner fifth
+
+
+def _budgeted_engine(provider: SentimentProvider, recorder: MemoryRecorder, cache: InMemoryResponseCache | None = None):
+    """A search under a call budget; the provider counts every call that reached it, across attempts."""
+    config = RunConfig(seed=1, patience=5, budget={"max_calls": LEAN_MAX_CALLS})
+    return build_engine(
+        provider=provider,
+        recorder=recorder,
+        config=config,
+        cache=cache,
+        budget=Budget(max_calls=LEAN_MAX_CALLS - provider.calls),
+        remaining_calls=lambda: LEAN_MAX_CALLS - provider.calls,
+    )
 
 
 def test_calls_left_that_cannot_pay_for_a_planned_iteration_buy_a_leaner_one_then_the_search_stops_cleanly():
-    max_calls = 420
-    config = RunConfig(seed=1, patience=5, budget={"max_calls": max_calls})
-    gateways = []
+    max_calls = LEAN_MAX_CALLS
     recorder = MemoryRecorder()
-    engine, gateway = build_engine(
-        provider=SentimentProvider(),
-        recorder=recorder,
-        config=config,
-        budget=Budget(max_calls=max_calls),
-        remaining_calls=lambda: max_calls - gateways[0].usage.calls,
-    )
-    gateways.append(gateway)
+    engine, gateway = _budgeted_engine(SentimentProvider(), recorder)
     state = engine.search(Engine.initial_state(BASELINE))
     plan = engine._plan
     lean = [record for record in recorder.records if "lean_shape" in record.summary]
@@ -314,3 +344,18 @@ def test_calls_left_that_cannot_pay_for_a_planned_iteration_buy_a_leaner_one_the
     left, planned, leanest = (int(number) for number in stopped.groups())
     assert left == max_calls - gateway.usage.calls
     assert left < leanest < planned == plan.calls_per_iteration
+    primary = next(r for r in recorder.records if r.iteration == lean[0].iteration and r.step == "primary_inference")
+    assert primary.summary["examples"] == shape["minibatch_size"]
+
+
+@pytest.mark.parametrize("crash_after", [20, 21, 23])
+def test_a_search_resumed_around_a_leaner_iteration_ends_like_an_uninterrupted_one(crash_after):
+    uninterrupted = _budgeted_engine(SentimentProvider(), MemoryRecorder())[0].search(Engine.initial_state(BASELINE))
+    provider, cache = SentimentProvider(), InMemoryResponseCache()
+    crashing = MemoryRecorder(crash_after=crash_after)
+    with pytest.raises(WorkerKilled):
+        _budgeted_engine(provider, crashing, cache)[0].search(Engine.initial_state(BASELINE))
+    checkpoint = EngineState.model_validate(crashing.checkpoints[-1])
+    resumed = _budgeted_engine(provider, MemoryRecorder(), cache)[0].search(checkpoint)
+    assert resumed.model_dump(exclude={"usage"}) == uninterrupted.model_dump(exclude={"usage"})
+    assert any(checkpoint.get("shape") for checkpoint in crashing.checkpoints) == (crash_after >= 21)

@@ -56,3 +56,10 @@ def test_a_beam_prompt_that_gets_right_what_the_incumbent_misses_is_the_parent_w
     incumbent = _candidate("incumbent", {1: 0.0, 2: 0.0})
     other = _candidate("other", {1: 1.0, 2: 0.0})
     assert parent_choice(incumbent, [other], random.Random(0)) is other
+
+
+def test_only_rows_every_prompt_was_scored_on_count_so_a_longer_look_earns_no_weight_by_itself():
+    # The incumbent's close decisions scored it on rows 5-8 as well; the other prompt was scored on 1-4 only.
+    incumbent = _candidate("incumbent", {1: 1.0, 2: 0.0, 3: 0.0, 4: 0.0, 5: 1.0, 6: 1.0, 7: 1.0, 8: 1.0})
+    other = _candidate("other", {1: 0.0, 2: 1.0, 3: 1.0, 4: 0.0})
+    assert pareto_front([incumbent, other]) == {incumbent.key: frozenset({1}), other.key: frozenset({2, 3})}

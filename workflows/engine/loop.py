@@ -337,7 +337,7 @@ class Engine:
             if candidate.minibatch_score is not None:
                 ranked.append((candidate.minibatch_score, baseline_mean, candidate))
         ranked.sort(key=lambda item: -item[0])
-        # A candidate goes on to validation only if it did at least as well as the incumbent on the same
+        # A candidate goes on to validation only if it did at least as well as its parent on the same
         # examples: validation rows are the expensive part, and a candidate behind on train rarely wins there.
         # A tie at zero is no evidence (neither got a row right), so it does not earn validation either; the
         # calls saved pay for more iterations.
@@ -348,7 +348,7 @@ class Engine:
         ][: self._shape(state).survivors]
         record.candidates = [candidate.model_copy(deep=True) for candidate in state.proposals]
         record.summary = {
-            "incumbent": self._parent(state).minibatch_score,
+            "parent": self._parent(state).minibatch_score,
             "scores": {candidate.key[:8]: candidate.minibatch_score for _s, _b, candidate in ranked},
             "survivors": [key[:8] for key in state.survivors],
             "selection": self._config.selection,
@@ -455,6 +455,7 @@ class Engine:
             "validation_looks": looks,
         }
         state.history.extend(candidate.model_copy(deep=True) for candidate in state.proposals)
+        previous_incumbent = state.incumbent
         if best is not None:
             _score, winner, comparison = best
             state.acceptances.append(
@@ -475,20 +476,21 @@ class Engine:
             record.summary["accepted"] = winner.key[:8]
         else:
             state.iterations_without_improvement += 1
-        # Of two copies of one prompt (the incumbent and its beam entry), the one scored on more rows stays.
+        # Of two copies of one prompt (an incumbent and its beam entry), the one scored on more rows stays. The
+        # beam holds copies: a checkpoint cannot share objects, so neither may the search it resumes.
         unique: dict[str, CandidateState] = {}
-        for candidate in (state.incumbent, *state.beam, *(proposals[key] for key in state.survivors)):
+        validated = (previous_incumbent, state.incumbent, *state.beam, *(proposals[key] for key in state.survivors))
+        for candidate in validated:
             kept = unique.get(candidate.key)
             if candidate.validation_score is None:
                 continue
             if kept is None or len(candidate.validation) > len(kept.validation):
                 unique[candidate.key] = candidate
-        state.beam = sorted(unique.values(), key=lambda candidate: -(candidate.validation_score or 0.0))[
-            : self._config.beam_size
-        ]
+        ranked = sorted(unique.values(), key=lambda candidate: -(candidate.validation_score or 0.0))
+        state.beam = [candidate.model_copy(deep=True) for candidate in ranked[: self._config.beam_size]]
         record.candidates = [proposals[key].model_copy(deep=True) for key in state.survivors]
         if not state.survivors:
-            record.summary["note"] = "no candidate kept up with the incumbent on train (a tie at zero does not count)"
+            record.summary["note"] = "no candidate kept up with its parent on train (a tie at zero does not count)"
 
     def _validate(self, candidate: CandidateState, rows: int, record: StepRecord) -> None:
         """Score `candidate` on the first `rows` validation rows it has not been scored on yet. Rows the budget

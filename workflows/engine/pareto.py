@@ -20,17 +20,19 @@ from workflows.engine.state import CandidateState
 
 
 def best_rows(candidates: Sequence[CandidateState]) -> dict[str, frozenset[int]]:
-    """Per candidate key, the validation rows on which it scores the best any candidate scored there. Rows
-    nobody got any credit on say nothing about who is better, so they count for no one."""
+    """Per candidate key, the validation rows on which it scores the best any candidate scored there.
+
+    Only rows every candidate was scored on count: prompts are validated on prefixes of different lengths (a
+    close decision looks at more rows), and a row only some were scored on would favour them for their
+    coverage, not their answers. Rows nobody got any credit on say nothing about who is better either."""
+    shared = set.intersection(*(set(candidate.validation) for candidate in candidates)) if candidates else set()
     top: dict[int, float] = {}
-    for candidate in candidates:
-        for row, score in candidate.validation.items():
-            if score is not None and score > top.get(row, 0.0):
-                top[row] = score
+    for row in shared:
+        scores = [candidate.validation[row] or 0.0 for candidate in candidates]
+        if max(scores) > 0:
+            top[row] = max(scores)
     return {
-        candidate.key: frozenset(
-            row for row, score in candidate.validation.items() if score is not None and row in top and score >= top[row]
-        )
+        candidate.key: frozenset(row for row, best in top.items() if (candidate.validation[row] or 0.0) >= best)
         for candidate in candidates
     }
 
