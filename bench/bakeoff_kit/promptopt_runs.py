@@ -86,6 +86,26 @@ def run_promptopt(splits: TaskSplits, *, provider: str, max_search_calls: int, c
         "cheapest_within_noise": finished.report.get("cheapest_within_noise"),
         "stop_reason": finished.stop_reason,
         "counted_at": "proxy" if provider == "huggingface" else "promptopt's gateway (in-process model)",
+        "search_steps": _search_steps(finished),
+    }
+
+
+def _search_steps(run: Any) -> dict[str, Any]:
+    """How the search went, for judging engine changes on validation: its iterations, the ones that proposed from
+    a beam prompt or ran leaner than planned, and each accepted step (strategy and validation score)."""
+    from workflows.models import IterationStep
+
+    checkpoint = run.checkpoint or {}
+    steps = IterationStep.objects.filter(iteration__run=run, kind="primary_inference").order_by("iteration__index")
+    primaries = [step.summary or {} for step in steps]
+    return {
+        "iterations": len(primaries),
+        "beam_parent_iterations": sum("parent" in summary for summary in primaries),
+        "lean_iterations": sum("lean_shape" in summary for summary in primaries),
+        "accepted": [
+            {"iteration": step["iteration"], "strategy": step["strategy"], "validation": step["validation_score"]}
+            for step in checkpoint.get("acceptances", [])
+        ],
     }
 
 
