@@ -52,6 +52,7 @@ def run_unit(
     counter: CallCounter,
     results: list[dict[str, Any]],
     limit: int | None = None,
+    promptopt_config: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     from bakeoff_kit.dspy_runs import run_dspy
     from bakeoff_kit.promptopt_runs import run_baseline, run_promptopt
@@ -69,8 +70,12 @@ def run_unit(
     else:
         budget = search_budget(results, task=task, seed=seed)
         provider = "huggingface" if system == "promptopt_hf" else "local"
-        outcome = run_promptopt(splits, provider=provider, max_search_calls=budget, counter=counter)
+        outcome = run_promptopt(
+            splits, provider=provider, max_search_calls=budget, counter=counter, config=promptopt_config or {}
+        )
         outcome["search_budget"] = budget
+        if promptopt_config:
+            outcome["promptopt_config"] = promptopt_config
     wall = round(time.monotonic() - started, 1)
     load = {"load_1m_before": round(load_before, 2), "load_1m_after": round(os.getloadavg()[0], 2)}
     return {"task": task, "seed": seed, "system": system, "wall_seconds": wall} | outcome | load
@@ -117,6 +122,19 @@ def main() -> None:
         help="run the chosen systems again even where the results file has them (the report takes the last run)",
     )
     parser.add_argument(
+        "--promptopt-config",
+        type=json.loads,
+        default={},
+        help='JSON laid over PromptOpt\'s run config, for ablations (e.g. \'{"parents": "incumbent"}\'); with it, '
+        "write to another --results file and take the budget from the main one with --budget-from",
+    )
+    parser.add_argument(
+        "--budget-from",
+        type=Path,
+        default=None,
+        help="the results file whose DSPy rows set PromptOpt's budget (default: --results)",
+    )
+    parser.add_argument(
         "--smoke",
         action="store_true",
         help=f"{SMOKE_ROWS} rows per split, results in {SMOKE_RESULTS.name}: checks the harness, measures nothing",
@@ -152,6 +170,7 @@ def main() -> None:
             for seed in seeds:
                 for system in systems:
                     results = load_results(args.results)
+                    budget_rows = load_results(args.budget_from) if args.budget_from else results
                     done = any(r["task"] == task and r["seed"] == seed and r["system"] == system for r in results)
                     if done and not (args.again and (task, seed, system) not in rerun):
                         continue
@@ -164,8 +183,9 @@ def main() -> None:
                             system,
                             base_url=proxy,
                             counter=counter,
-                            results=results,
+                            results=budget_rows,
                             limit=SMOKE_ROWS if args.smoke else None,
+                            promptopt_config=args.promptopt_config,
                         )
                     except Exception:
                         traceback.print_exc()

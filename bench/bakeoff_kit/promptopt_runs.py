@@ -39,8 +39,11 @@ def stated_content(splits: TaskSplits, *, provider: str) -> Any:
     )
 
 
-def run_promptopt(splits: TaskSplits, *, provider: str, max_search_calls: int, counter: CallCounter) -> dict[str, Any]:
-    """One optimization run; the winner's test outputs rescored by the bake-off's scorer."""
+def run_promptopt(
+    splits: TaskSplits, *, provider: str, max_search_calls: int, counter: CallCounter, config: dict[str, Any]
+) -> dict[str, Any]:
+    """One optimization run (`config` laid over the defaults, for ablations); the winner's test outputs rescored by
+    the bake-off's scorer."""
     from workflows.models import EvaluationRun
     from workflows.run_runner import run_execute
     from workflows.services import run_create
@@ -52,6 +55,7 @@ def run_promptopt(splits: TaskSplits, *, provider: str, max_search_calls: int, c
         version=prompt.versions.get(),
         dataset_version=dataset_version,
         config={
+            **config,
             "seed": splits.seed,
             "metric": {"name": "normalized_match"},
             "budget": {"max_calls": max_search_calls + 2 * len(splits.test)},
