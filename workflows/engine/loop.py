@@ -325,17 +325,17 @@ class Engine:
         minibatch = [self._examples[example_id] for example_id in state.minibatch_ids]
         extension = [example for example in self._data.train if example.id not in set(state.minibatch_ids)]
         self._rng(record.iteration, "extension").shuffle(extension)
-        incumbent_scores = {item.example_id: item.score for item in state.incumbent_outputs}
+        parent_scores = {item.example_id: item.score for item in state.incumbent_outputs}
         select = self._halving if self._config.selection == "halving" else self._ucb
-        scores = select(state, record, minibatch, extension, incumbent_scores)
+        scores = select(state, record, minibatch, extension, parent_scores)
 
         ranked = []
         for candidate in state.proposals:
             candidate_scores = scores.get(candidate.key, {})
             candidate.minibatch_score = _mean(candidate_scores.values())
-            baseline_mean = _mean(incumbent_scores.get(example_id) for example_id in candidate_scores)
+            parent_mean = _mean(parent_scores.get(example_id) for example_id in candidate_scores)
             if candidate.minibatch_score is not None:
-                ranked.append((candidate.minibatch_score, baseline_mean, candidate))
+                ranked.append((candidate.minibatch_score, parent_mean, candidate))
         ranked.sort(key=lambda item: -item[0])
         # A candidate goes on to validation only if it did at least as well as its parent on the same
         # examples: validation rows are the expensive part, and a candidate behind on train rarely wins there.
@@ -343,8 +343,8 @@ class Engine:
         # calls saved pay for more iterations.
         state.survivors = [
             candidate.key
-            for score, baseline_mean, candidate in ranked
-            if baseline_mean is None or score > baseline_mean or (score == baseline_mean and score > 0)
+            for score, parent_mean, candidate in ranked
+            if parent_mean is None or score > parent_mean or (score == parent_mean and score > 0)
         ][: self._shape(state).survivors]
         record.candidates = [candidate.model_copy(deep=True) for candidate in state.proposals]
         record.summary = {
@@ -365,21 +365,21 @@ class Engine:
         record.predictions.extend((candidate.key, item) for item in scored)
         scores.setdefault(candidate.key, {}).update({item.example_id: item.score for item in scored})
 
-    def _score_incumbent_on(
+    def _score_parent_on(
         self,
         state: EngineState,
         record: StepRecord,
         batch: Sequence[EngineExample],
-        incumbent_scores: dict[int, float | None],
+        parent_scores: dict[int, float | None],
     ) -> None:
         """The parent on rows a candidate got beyond the minibatch, so every comparison stays paired."""
-        missing = [example for example in batch if example.id not in incumbent_scores]
+        missing = [example for example in batch if example.id not in parent_scores]
         if not missing:
             return
         parent = self._parent(state)
         scored = self._scorer.score(self.bounded(parent.prompt()), missing)
         record.predictions.extend((parent.key, item) for item in scored)
-        incumbent_scores.update({item.example_id: item.score for item in scored})
+        parent_scores.update({item.example_id: item.score for item in scored})
 
     def _halving(
         self,
@@ -387,7 +387,7 @@ class Engine:
         record: StepRecord,
         minibatch: list[EngineExample],
         extension: list[EngineExample],
-        incumbent_scores: dict[int, float | None],
+        parent_scores: dict[int, float | None],
     ) -> dict[str, dict[int, float | None]]:
         """Successive halving: everyone on the minibatch, then the better half on more train rows, and so on."""
         scores: dict[str, dict[int, float | None]] = {}
@@ -402,7 +402,7 @@ class Engine:
             active.sort(key=lambda candidate: -(_mean(scores[candidate.key].values()) or 0.0))
             active = active[: max(survivors, math.ceil(len(active) / 2))]
             batch, extension = extension[: len(minibatch)], extension[len(minibatch) :]
-            self._score_incumbent_on(state, record, batch, incumbent_scores)
+            self._score_parent_on(state, record, batch, parent_scores)
 
     def _ucb(
         self,
@@ -410,7 +410,7 @@ class Engine:
         record: StepRecord,
         minibatch: list[EngineExample],
         extension: list[EngineExample],
-        incumbent_scores: dict[int, float | None],
+        parent_scores: dict[int, float | None],
     ) -> dict[str, dict[int, float | None]]:
         """UCB1 bandit: after the minibatch, extra rows go to the candidate with the highest upper bound."""
         scores: dict[str, dict[int, float | None]] = {}
@@ -428,7 +428,7 @@ class Engine:
                 break
             position[best.key] = start + len(batch)
             self._score_into(record, scores, best, batch)
-            self._score_incumbent_on(state, record, batch, incumbent_scores)
+            self._score_parent_on(state, record, batch, parent_scores)
         return scores
 
     # 5. Second evaluation: survivors on validation; a survivor replaces the incumbent only beyond noise.
@@ -481,9 +481,9 @@ class Engine:
         unique: dict[str, CandidateState] = {}
         validated = (previous_incumbent, state.incumbent, *state.beam, *(proposals[key] for key in state.survivors))
         for candidate in validated:
-            kept = unique.get(candidate.key)
             if candidate.validation_score is None:
                 continue
+            kept = unique.get(candidate.key)
             if kept is None or len(candidate.validation) > len(kept.validation):
                 unique[candidate.key] = candidate
         ranked = sorted(unique.values(), key=lambda candidate: -(candidate.validation_score or 0.0))

@@ -63,6 +63,6 @@ def parent_choice(incumbent: CandidateState, beam: Sequence[CandidateState], rng
     front = pareto_front(pool)
     if not front:
         return incumbent
-    keys = sorted(front, key=lambda key: [candidate.key for candidate in pool].index(key))
+    keys = list(front)  # in pool order: the front keeps its candidates' order
     chosen = rng.choices(keys, weights=[len(front[key]) for key in keys])[0]
     return next(candidate for candidate in pool if candidate.key == chosen)
