@@ -69,12 +69,19 @@ class PromptVersionAddForm(forms.ModelForm[PromptVersion]):
         model = PromptVersion
         # Every content field, so a new one cannot be left out of the form by accident.
         fields = ("prompt", "parent", *CONTENT_FIELDS, "commit_message")
-        field_classes = {"demonstrations": LimitedJSONField, "output_schema": LimitedJSONField}
+        field_classes = {
+            "demonstrations": LimitedJSONField,
+            "output_schema": LimitedJSONField,
+            "stop": LimitedJSONField,
+        }
         help_texts = {"parent": "Leave blank to continue from the prompt's latest version."}
 
     def clean_demonstrations(self) -> Any:
         # An emptied JSON box arrives as None; "no demonstrations" is an empty list.
         return self.cleaned_data["demonstrations"] or []
+
+    def clean_stop(self) -> Any:
+        return self.cleaned_data["stop"] or []
 
     def draft(self) -> PromptContent:
         """The content, checked by the version rules first (raises ValidationError naming each field)."""

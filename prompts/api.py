@@ -80,6 +80,12 @@ class VersionContentSerializer(serializers.Serializer[Any]):
     model_name = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
     temperature = serializers.FloatField(default=0.0)
     max_tokens = serializers.IntegerField(default=256)
+    stop = serializers.ListField(
+        child=serializers.CharField(trim_whitespace=False),
+        required=False,
+        default=list,
+        help_text='Texts that end an answer where they appear, e.g. ["\\n"] for a one-line answer (at most 4).',
+    )
 
     def draft(self) -> PromptContent:
         data = self.validated_data

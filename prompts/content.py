@@ -37,6 +37,10 @@ class PromptContent:
     model_name: str = ""  # blank: the provider's default model
     temperature: float = 0.0
     max_tokens: int = 256
+    # Texts that end an answer where they appear (the provider's stop sequences), on top of what the layout
+    # stops at: e.g. a line break, so a one-line answer is not followed by an explanation the metric would
+    # count against it. Part of the version, so production calls stop where the validated ones did.
+    stop: tuple[str, ...] = ()
     _key: str = field(default="", init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -46,6 +50,7 @@ class PromptContent:
         # Tuples, whatever sequence a caller passed: the content is immutable all the way down to its lists.
         object.__setattr__(self, "demonstrations", tuple(self.demonstrations))
         object.__setattr__(self, "output_choices", tuple(self.output_choices))
+        object.__setattr__(self, "stop", tuple(self.stop))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PromptContent:
@@ -67,6 +72,7 @@ class PromptContent:
             model_name=data.get("model_name") or "",
             temperature=data.get("temperature", 0.0),
             max_tokens=data.get("max_tokens", 256),
+            stop=tuple(data.get("stop") or ()),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -83,13 +89,16 @@ class PromptContent:
             "model_name": self.model_name,
             "temperature": self.temperature,
             "max_tokens": self.max_tokens,
+            "stop": list(self.stop),
         }
 
     @property
     def key(self) -> str:
         """A content hash: the identity of a candidate across iterations, checkpoints and worker restarts."""
         if not self._key:
-            canonical = json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+            canonical = json.dumps(
+                hashed_form(self.to_dict()), sort_keys=True, ensure_ascii=False, separators=(",", ":")
+            )
             object.__setattr__(self, "_key", hashlib.sha256(canonical.encode()).hexdigest()[:32])
         return self._key
 
@@ -116,5 +125,18 @@ CONTENT_FIELDS: tuple[str, ...] = (
     "model_name",
     "temperature",
     "max_tokens",
+    "stop",
 )
+# Fields added after versions were first saved, left out of the content hash while they hold their default, so
+# the versions and checkpoints saved before them keep their hashes (and a resaved duplicate is still found).
+LATER_FIELD_DEFAULTS: dict[str, Any] = {"stop": []}
 assert set(CONTENT_FIELDS) == {item.name for item in dataclasses.fields(PromptContent) if item.init}  # noqa: S101
+
+
+def hashed_form(content: Mapping[str, Any]) -> dict[str, Any]:
+    """The dict form as content hashes cover it: later fields only when they differ from their default."""
+    return {
+        name: value
+        for name, value in content.items()
+        if not (name in LATER_FIELD_DEFAULTS and list(value or ()) == LATER_FIELD_DEFAULTS[name])
+    }

@@ -26,6 +26,8 @@ def prompt_as_text(content: Mapping[str, Any]) -> list[str]:
         lines.append(f"model: {content['provider']}/{content.get('model_name') or 'default'}")
     lines.append(f"temperature: {content.get('temperature', 0.0)}")
     lines.append(f"max_tokens: {content.get('max_tokens')}")
+    if content.get("stop"):
+        lines.append("stop: " + ", ".join(repr(stop) for stop in content["stop"]))
     instruction = content.get("system_instruction") or ""
     if instruction:
         lines += ["system instruction:", *("  " + line for line in instruction.splitlines())]

@@ -30,8 +30,13 @@ class VersionForm(forms.ModelForm[PromptVersion]):
     class Meta:
         model = PromptVersion
         fields = (*CONTENT_FIELDS, "commit_message")
-        field_classes = {"demonstrations": LimitedJSONField, "output_schema": LimitedJSONField}
+        field_classes = {
+            "demonstrations": LimitedJSONField,
+            "output_schema": LimitedJSONField,
+            "stop": LimitedJSONField,
+        }
         widgets = {
+            "stop": forms.TextInput(),
             "system_instruction": forms.Textarea(attrs={"rows": 3}),
             "template": forms.Textarea(attrs={"rows": 8}),
             "demonstrations": forms.Textarea(attrs={"rows": 4}),
@@ -40,7 +45,11 @@ class VersionForm(forms.ModelForm[PromptVersion]):
         help_texts = {
             "demonstrations": 'Optional JSON list: [{"inputs": {"input": "…"}, "output": "…"}].',
             "output_schema": "A JSON Schema, for the JSON output type.",
+            "stop": 'Optional JSON list of texts that end the answer, e.g. ["\\n"] for a one-line answer.',
         }
+
+    def clean_stop(self) -> Any:
+        return self.cleaned_data["stop"] or []
 
     def clean_demonstrations(self) -> Any:
         return self.cleaned_data["demonstrations"] or []

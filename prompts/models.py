@@ -12,7 +12,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from prompts.content import CONTENT_FIELDS, PromptContent
+from prompts.content import CONTENT_FIELDS, PromptContent, hashed_form
 from prompts.splits import SPLIT_CHOICES, Split
 
 
@@ -96,7 +96,7 @@ class Provider(models.TextChoices):
 
 
 def content_hash(content: dict[str, Any]) -> str:
-    canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    canonical = json.dumps(hashed_form(content), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -114,6 +114,9 @@ class PromptVersion(ImmutableModel):
     model_name = models.CharField(max_length=200, blank=True, help_text="Blank: the provider's default model.")
     temperature = models.FloatField(default=0.0, validators=[MinValueValidator(0.0), MaxValueValidator(2.0)])
     max_tokens = models.PositiveIntegerField(default=256, validators=[MinValueValidator(1), MaxValueValidator(32768)])
+    stop = models.JSONField(
+        default=list, blank=True, help_text='Texts that end an answer where they appear, e.g. ["\\n"] for one line.'
+    )
     # RESTRICT, not PROTECT: deleting a whole prompt may remove a parent and its children together.
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.RESTRICT, related_name="children")
     source = models.CharField(max_length=16, choices=VersionSource.choices, default=VersionSource.MANUAL)
@@ -154,6 +157,10 @@ class PromptVersion(ImmutableModel):
     def content(self) -> dict[str, Any]:
         """The content's dict form (as PromptContent.to_dict gives it), straight from the columns."""
         return {name: getattr(self, name) for name in CONTENT_FIELDS}
+
+    def stops_shown(self) -> str:
+        """The stop sequences as JSON strings, so a line break reads as \\n rather than as blank space."""
+        return ", ".join(json.dumps(stop, ensure_ascii=False) for stop in self.stop)
 
     def prompt_content(self) -> PromptContent:
         return PromptContent.from_dict(self.content())

@@ -31,6 +31,9 @@ NON_FIELD_ERRORS = "__all__"
 
 MAX_TEMPERATURE = 2.0
 MAX_OUTPUT_TOKENS = 32768
+# OpenAI-compatible servers accept at most four stop sequences; a stop is a short marker, not a text.
+MAX_STOPS = 4
+MAX_STOP_CHARS = 32
 
 
 def _add(errors: FieldErrors, field: str, message: str) -> None:
@@ -169,6 +172,21 @@ def _check_settings(content: Mapping[str, Any], errors: FieldErrors) -> None:
     model_name = content.get("model_name", "")
     if model_name:
         _check_text_field(model_name, "model_name", errors, max_chars=MAX_NAME_CHARS)
+    _check_stops(content.get("stop") or [], errors)
+
+
+def _check_stops(stops: Any, errors: FieldErrors) -> None:
+    """Stop sequences: a few short texts; whitespace alone (a line break) is a valid stop, an empty one is not."""
+    if not isinstance(stops, list | tuple) or not all(isinstance(stop, str) for stop in stops):
+        _add(errors, "stop", "must be a list of texts")
+        return
+    if len(stops) > MAX_STOPS:
+        _add(errors, "stop", f"has {len(stops)} entries; the limit is {MAX_STOPS}")
+        return
+    for stop in stops:
+        if not stop or len(stop) > MAX_STOP_CHARS or "\x00" in stop:
+            _add(errors, "stop", f"{stop[:40]!r} must be 1 to {MAX_STOP_CHARS} characters, without NUL")
+            return
 
 
 def validate_version_content(content: Mapping[str, Any]) -> FieldErrors:

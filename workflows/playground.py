@@ -56,7 +56,9 @@ def playground_run(
         budget=Budget(max_calls=1),
         prices=model_prices(),
     )
-    request = GenerationRequest(prompt=rendered, temperature=version.temperature, max_tokens=version.max_tokens)
+    request = GenerationRequest(
+        prompt=rendered, temperature=version.temperature, max_tokens=version.max_tokens, stop=tuple(version.stop)
+    )
     (result,) = gateway.run([request])
     generation = result.generation
     # Recorded whatever happened: a failed call may still have been billed, and a cached one shows as cached.

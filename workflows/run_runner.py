@@ -26,7 +26,7 @@ from workflows.engine.config import RunConfig, run_config_parse
 from workflows.engine.final_test import TestReport, final_test
 from workflows.engine.loop import Engine
 from workflows.engine.optimizer_model import GatewayOptimizerModel
-from workflows.engine.output_bound import output_token_bound, within_bound
+from workflows.engine.output_bound import OutputBound, output_bound, within_bound
 from workflows.engine.plan import search_plan
 from workflows.engine.scoring import Scorer, SearchCancelled
 from workflows.engine.shorter import winner_choice
@@ -158,7 +158,7 @@ def _execute(run: OptimizationRun, heartbeat: LeaseHeartbeat, progress: RunProgr
     # Recomputed, not read back: the same config and split sizes give the plan the estimate showed.
     plan = search_plan(config, train_size=len(data.train), validation_size=len(data.validation), test_size=test_size)
     estimated_calls = int(run.estimate.get("task_calls", 0)) or plan.test_reserve_calls * 2
-    bound = output_token_bound(data.train, metric_name=str(config.metric.get("name", "")))
+    bound = output_bound(data.train, metric_name=str(config.metric.get("name", "")))
     meter = UsageMeter(state.usage)
     ledger = meter.track(
         BudgetLedger(
@@ -220,7 +220,7 @@ def _final_phase(
     progress: RunProgress | None,
     provider_name: str,
     model_name: str,
-    output_bound: int | None,
+    bound: OutputBound,
 ) -> None:
     """Now, and only now, the test split: baseline and winner scored once each, then everything saved.
 
@@ -248,7 +248,7 @@ def _final_phase(
         on_examples=(lambda count: progress.examples_done(count)) if progress is not None else None,
     )
     baseline = state.baseline.prompt()
-    winner = baseline if winner_is_baseline else within_bound(chosen.prompt(), output_bound)
+    winner = baseline if winner_is_baseline else within_bound(chosen.prompt(), bound)
     test_report = final_test(
         scorer=scorer, baseline=baseline, winner=winner, test=test, confidence=config.confidence, seed=config.seed
     )
@@ -265,7 +265,7 @@ def _final_phase(
                 choice,
                 chosen,
                 winner,
-                as_searched=lambda content: within_bound(content, output_bound),
+                as_searched=lambda content: within_bound(content, bound),
                 provider_name=provider_name,
                 model_name=model_name,
             )

@@ -16,6 +16,7 @@ from typing import Any
 from _support import table
 
 PLAIN, STATED = "baseline_plain", "baseline_stated"
+PROMPTOPT = ("promptopt_hf", "promptopt_local")
 
 
 def write_report(results: list[dict[str, Any]], *, results_path: Path) -> None:
@@ -26,6 +27,10 @@ def write_report(results: list[dict[str, Any]], *, results_path: Path) -> None:
         by_task[result["task"]].append(result)
     print("\n### Average over tasks\n")
     print(average_table(by_task))
+    for system in PROMPTOPT:
+        if any(row["system"] == system for rows in by_task.values() for row in rows):
+            print(f"\n### The goal, for {system}\n")
+            print(goal_summary(by_task, system))
     for task, rows in by_task.items():
         print(f"\n### {task}\n")
         print(task_table(rows))
@@ -62,6 +67,74 @@ def average_table(by_task: dict[str, list[dict[str, Any]]]) -> str:
         )
     headers = ["system", "tasks", "mean test accuracy", "mean task calls", "mean optimizing s", "mean wall s"]
     return table(headers, lines)
+
+
+def goal_summary(by_task: dict[str, list[dict[str, Any]]], system: str) -> str:
+    """The issue's goal, checked task by task against the best DSPy optimizer on each task (the one with the
+    highest mean test accuracy there, so the bar is each task's strongest DSPy row): the accuracy difference
+    (paired over the seeds both ran), calls and wall time; then whether the four conditions hold."""
+    from workflows.stats import compare_paired
+
+    lines, differences, worse, more_calls, ours_wall, theirs_wall = [], [], [], [], [], []
+    for task, rows in by_task.items():
+        best_dspy = _best_dspy(rows)
+        common = sorted(set(_seeds(rows, system)) & set(_seeds(rows, best_dspy or "")))
+        if best_dspy is None or not common:
+            continue
+        mine = [row for row in rows if row["system"] == system and row["seed"] in common]
+        theirs = [row for row in rows if row["system"] == best_dspy and row["seed"] in common]
+        comparison = compare_paired(_pooled(rows, best_dspy, common), _pooled(rows, system, common))
+        difference = comparison.difference
+        differences.append(difference.mean)
+        if difference.high < 0:
+            worse.append(task)
+        calls = (
+            statistics.median(r["optimize_calls"] for r in mine),
+            statistics.median(r["optimize_calls"] for r in theirs),
+        )
+        if calls[0] > calls[1]:
+            more_calls.append(task)
+        walls = (
+            statistics.median(r["wall_seconds"] for r in mine),
+            statistics.median(r["wall_seconds"] for r in theirs),
+        )
+        ours_wall.append(walls[0])
+        theirs_wall.append(walls[1])
+        p = f", p={comparison.mcnemar_p:.3g}" if comparison.mcnemar_p is not None else ""
+        lines.append(
+            [
+                task,
+                best_dspy,
+                len(common),
+                f"{comparison.baseline.mean:.3f}",
+                f"{comparison.candidate.mean:.3f}",
+                f"{difference.mean:+.3f} ({difference.low:+.3f} to {difference.high:+.3f}){p}",
+                f"{int(calls[0])} / {int(calls[1])}",
+                f"{walls[0]:.0f} / {walls[1]:.0f}",
+            ]
+        )
+    headers = [
+        "task",
+        "best DSPy there",
+        "seeds",
+        "DSPy test",
+        f"{system} test",
+        "difference (95% CI)",
+        "task calls (ours / DSPy)",
+        "wall s (ours / DSPy)",
+    ]
+    if not lines:
+        return "no task with both rows yet"
+    average = statistics.mean(differences)
+    verdict = [
+        f"- mean difference over {len(lines)} tasks: {average:+.3f} "
+        f"({'above' if average > 0 else 'not above'} DSPy's best)",
+        f"- tasks with more task calls than DSPy's best: {', '.join(more_calls) or 'none'}",
+        f"- wall time, summed over tasks: {sum(ours_wall):.0f} s against {sum(theirs_wall):.0f} s "
+        f"({'less' if sum(ours_wall) < sum(theirs_wall) else 'not less'})",
+        f"- tasks significantly worse (interval below zero): {', '.join(worse) or 'none'}",
+    ]
+    return table(headers, lines) + "\n\n" + "\n".join(verdict)
 
 
 def task_table(rows: list[dict[str, Any]]) -> str:

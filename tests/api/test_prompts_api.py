@@ -48,6 +48,18 @@ def test_versions_are_added_never_changed_and_diffed(editing):
     assert "+system instruction:" in diff["text"]
 
 
+def test_a_version_carries_its_stop_sequences_and_bad_ones_name_the_field(editing):
+    added = editing.post(f"{PROMPTS}/sentiment/versions/", {**FIRST, "stop": ["\n"]}, format="json")
+    refused = editing.post(f"{PROMPTS}/sentiment/versions/", {**FIRST, "stop": ["x" * 33]}, format="json")
+    diff = editing.get(f"{PROMPTS}/sentiment/versions/1/diff/2/").json()
+
+    assert added.status_code == 201 and added.json()["stop"] == ["\n"]
+    assert editing.get(f"{PROMPTS}/sentiment/versions/1/").json()["stop"] == []
+    assert refused.status_code == 400 and "stop" in refused.json()["errors"], refused.json()
+    assert [change["field"] for change in diff["changes"]] == ["stop"]
+    assert "+stop: '\\n'" in diff["text"]
+
+
 def test_labels_move_conditionally_and_resolve_with_etags(editing):
     editing.post(f"{PROMPTS}/sentiment/versions/", {**FIRST, "max_tokens": 4}, format="json")
     label_url = f"{PROMPTS}/sentiment/labels/production/"

@@ -190,6 +190,7 @@ def test_it_changes_the_cache_key_with_any_parameter():
         key(temperature=0.7),
         key(max_tokens=255),
         key(seed=1),
+        key(stop=("\n",)),
         key(text="b"),
         cache_key(
             provider="scripted",

@@ -9,13 +9,14 @@ import re
 import pytest
 
 from promptopt.errors import InvalidInputError
+from prompts.content import PromptContent
 from tests.engine.engine_support import BASELINE, MemoryRecorder, SentimentProvider, build_engine, search_data
 from workflows.engine.answer_names import NAMING_SAMPLES
 from workflows.engine.config import DEFAULT_ITERATIONS, RunConfig
 from workflows.engine.data import EngineExample
 from workflows.engine.estimate import run_estimate
 from workflows.engine.loop import Engine, look_confidence
-from workflows.engine.output_bound import output_token_bound
+from workflows.engine.output_bound import OutputBound, one_line_answers, output_token_bound, within_bound
 from workflows.engine.plan import MIN_VALIDATION_ROWS, search_plan
 
 WHOLE_TASK = {"train_size": 1454, "validation_size": 1138, "test_size": 100}  # ape__antonyms imported whole
@@ -97,9 +98,11 @@ class LengthRecordingProvider(SentimentProvider):
     def __init__(self) -> None:
         super().__init__()
         self.max_tokens: set[int] = set()
+        self.stops: set[tuple[str, ...]] = set()
 
     def generate(self, requests):
         self.max_tokens.update(request.max_tokens for request in requests)
+        self.stops.update(request.stop for request in requests if request.max_tokens == 18)
         return super().generate(requests)
 
 
@@ -112,6 +115,8 @@ def test_the_search_bounds_outputs_by_what_the_train_targets_need():
     assert bound == 18  # "positive"/"negative": 8 bytes, a quarter more (10), and 8 tokens of margin
     # The baseline runs at the bound; a candidate may ask for fewer tokens (a label set needs only a few).
     assert bound in provider.max_tokens and max(provider.max_tokens) == bound
+    # One-word targets: the calls at the bound (the baseline's) end the answer at its first line break.
+    assert provider.stops == {("\n",)}
 
 
 def test_no_bound_where_a_longer_answer_may_score_better_or_targets_are_empty():
@@ -122,6 +127,27 @@ def test_no_bound_where_a_longer_answer_may_score_better_or_targets_are_empty():
     assert output_token_bound(empty, metric_name="exact_match") is None
     multilingual = (EngineExample(id=1, inputs={"text": "x"}, expected="é", accepted_answers=("ééé",)),)
     assert output_token_bound(multilingual, metric_name="any_answer") == 16  # 6 bytes → 8, plus 8
+
+
+def test_answers_end_at_a_line_break_only_when_every_train_answer_is_one_line():
+    train = search_data().train
+    assert one_line_answers(train, metric_name="normalized_match")
+    assert not one_line_answers(train, metric_name="contains")  # a longer answer may be the right one
+    two_lines = (*train, EngineExample(id=99, inputs={"text": "x"}, expected="a\nb"))
+    assert not one_line_answers(two_lines, metric_name="exact_match")
+    accepted = (EngineExample(id=1, inputs={"text": "x"}, expected="a", accepted_answers=("b\nc",)),)
+    assert not one_line_answers(accepted, metric_name="any_answer")
+    assert not one_line_answers((), metric_name="exact_match")
+
+
+def test_the_bound_adds_a_line_stop_once_and_keeps_the_prompts_own_stops():
+    content = PromptContent(template="{{text}}", max_tokens=100, stop=("###",))
+    bounded = within_bound(content, OutputBound(max_tokens=20, one_line=True))
+    assert (bounded.max_tokens, bounded.stop) == (20, ("###", "\n"))
+    assert within_bound(bounded, OutputBound(max_tokens=20, one_line=True)) == bounded
+    assert within_bound(content, OutputBound()) is content
+    full = content.edit(stop=("a", "b", "c", "d"))  # providers take four: the prompt's own are kept
+    assert within_bound(full, OutputBound(one_line=True)).stop == ("a", "b", "c", "d")
 
 
 class SlightlyBetterProvider(SentimentProvider):

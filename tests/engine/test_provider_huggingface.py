@@ -142,6 +142,20 @@ def test_a_completion_layout_prompt_is_continued_by_the_servers_text_completion_
     assert generation.raw == {"finish_reason": "stop", "served_model": "served-model"}
 
 
+def test_a_versions_stop_sequences_are_sent_after_the_layouts_own(httpserver):
+    httpserver.expect_request(COMPLETIONS_PATH, method="POST").respond_with_json(text_completion_body())
+    httpserver.expect_request(CHAT_PATH, method="POST").respond_with_json(completion_body("positive"))
+    provider = make_provider(httpserver)
+    completion = render(COMPLETION_SPEC, {"text": "Dreadful."})
+    chat = render(COMPLETION_SPEC.edit(layout="chat"), {"text": "Dreadful."})
+
+    provider.generate([GenerationRequest(prompt=completion, stop=("\n", "\n\n"))])
+    provider.generate([GenerationRequest(prompt=chat, stop=("\n",))])
+
+    assert sent_json(httpserver, 0)["stop"] == ["\n\n", "\n"]  # each once, the layout's first
+    assert sent_json(httpserver, 1)["stop"] == ["\n"]
+
+
 def test_a_base_url_ending_in_v1_is_not_given_a_second_one(httpserver):
     httpserver.expect_request(COMPLETIONS_PATH, method="POST").respond_with_json(text_completion_body())
 

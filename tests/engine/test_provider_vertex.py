@@ -160,6 +160,9 @@ def test_it_sends_a_completion_layout_prompt_as_one_user_turn_that_stops_at_a_bl
     assert "systemInstruction" not in body  # already at the top of the completion text
     assert body["generationConfig"]["stopSequences"] == ["\n\n"]
 
+    make_provider(httpserver).generate([GenerationRequest(prompt=prompt, stop=("\n",))])
+    assert sent_json(httpserver, 1)["generationConfig"]["stopSequences"] == ["\n\n", "\n"]  # the version's too
+
 
 def test_it_answers_a_batch_in_order(httpserver):
     def echo_review(request):

@@ -22,6 +22,7 @@ from prompts.models import (
     PromptLabelMove,
     PromptVersion,
     VersionSource,
+    content_hash,
 )
 from prompts.services import (
     LABEL_ABSENT,
@@ -98,6 +99,8 @@ def test_it_refuses_a_version_identical_to_an_existing_one(prompt, editor):
             "not a valid JSON Schema",
         ),
         (PromptContent(template="{{text}}", temperature=3.0), "temperature", "must be between 0 and 2"),
+        (PromptContent(template="{{text}}", stop=("",)), "stop", "must be 1 to 32 characters"),
+        (PromptContent(template="{{text}}", stop=("a", "b", "c", "d", "e")), "stop", "the limit is 4"),
     ],
 )
 def test_it_names_the_field_of_invalid_version_content(prompt, editor, draft, field, message):
@@ -325,6 +328,7 @@ def test_one_content_type_round_trips_through_a_saved_version(prompt, editor):
         output_type="choice",
         output_choices=("positive", "negative"),
         max_tokens=4,
+        stop=("\n",),
     )
 
     version = version_create(prompt=prompt, draft=content, actor=Actor.for_user(editor))
@@ -332,6 +336,17 @@ def test_one_content_type_round_trips_through_a_saved_version(prompt, editor):
     assert version.prompt_content() == content
     assert PromptContent.from_dict(content.to_dict()).key == content.key
     assert version.content() == content.to_dict()
+
+
+def test_stop_sequences_enter_the_content_hash_only_when_a_version_has_some(prompt, editor):
+    # Versions saved before stops existed hash without the field, so an identical resave is still refused.
+    plain = PromptContent(template="{{text}}")
+    legacy = {name: value for name, value in plain.to_dict().items() if name != "stop"}
+    assert content_hash(plain.to_dict()) == content_hash(legacy)
+    assert plain.key != plain.edit(stop=("\n",)).key
+
+    version_create(prompt=prompt, draft=plain.edit(stop=("\n",)), actor=Actor.for_user(editor))
+    assert prompt.versions.count() == 2  # the same text with a stop is another version
 
 
 def test_content_from_user_input_names_malformed_parts_instead_of_crashing():

@@ -37,6 +37,18 @@ def test_it_generates_text_with_token_usage(provider):
     assert generation.choice_logprobs is None
 
 
+def test_a_versions_stop_sequence_ends_the_answer_where_it_appears(provider):
+    spec = PromptContent(template="Write a short story about a cat.\nStory:", layout="completion")
+    prompt = render(spec, {})
+
+    [free] = provider.generate([GenerationRequest(prompt=prompt, max_tokens=24)])
+    [stopped] = provider.generate([GenerationRequest(prompt=prompt, max_tokens=24, stop=("e",))])
+
+    assert "e" in free.text  # without the stop the same answer goes past the first "e"
+    assert "e" not in stopped.text and free.text.startswith(stopped.text)
+    assert stopped.output_tokens < free.output_tokens
+
+
 def test_it_picks_a_choice_by_log_probability(provider):
     requests = [GenerationRequest(prompt=render(SENTIMENT, {"text": text})) for text in ("Wonderful!", "Awful.")]
 

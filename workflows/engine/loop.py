@@ -18,7 +18,7 @@ from prompts.content import PromptContent
 from workflows.engine.answer_names import NAMING_MAX_TOKENS, agreed_names, naming_prompts
 from workflows.engine.config import RunConfig
 from workflows.engine.data import EngineExample, SearchData, label_set
-from workflows.engine.output_bound import output_token_bound, within_bound
+from workflows.engine.output_bound import OutputBound, output_bound, within_bound
 from workflows.engine.pareto import parent_choice
 from workflows.engine.plan import SearchPlan, SearchShape, leanest_iteration_calls, remainder_shape
 from workflows.engine.scoring import Scorer, mean_score
@@ -93,15 +93,15 @@ class Engine:
         order = list(data.validation)
         random.Random(f"{config.seed}:validation").shuffle(order)  # noqa: S311 - sampling, not secrets
         self._validation_order = order[: plan.validation_max_rows]
-        self._output_bound = output_token_bound(data.train, metric_name=str(config.metric.get("name", "")))
+        self._output_bound = output_bound(data.train, metric_name=str(config.metric.get("name", "")))
 
     @property
-    def output_bound(self) -> int | None:
-        """The most tokens a candidate may generate during the search (None: the prompt's own setting)."""
+    def output_bound(self) -> OutputBound:
+        """How much a candidate may generate during the search (workflows/engine/output_bound.py)."""
         return self._output_bound
 
     def bounded(self, content: PromptContent) -> PromptContent:
-        """The content as the search runs it: its max_tokens no higher than the train targets need."""
+        """The content as the search runs it: no more tokens or lines than the train targets need."""
         return within_bound(content, self._output_bound)
 
     @staticmethod

@@ -1,4 +1,4 @@
-"""How many tokens a candidate may generate during the search: what the train targets need, plus a margin.
+"""How much a candidate may generate during the search: what the train targets need, plus a margin.
 
 A prompt created with the default max_tokens of 256 lets a chatty candidate generate 256 tokens on every
 call, though the answers the metric compares against are a word or two: most of a run's time would go into
@@ -6,12 +6,18 @@ text that is scored wrong anyway. The bound is taken from the targets' UTF-8 len
 on their token count under any byte-level BPE tokenizer (every token covers at least one byte), so it needs
 no tokenizer of the task model; the margin leaves room for a leading space, a label prefix or a closing
 quote. The prompt's own max_tokens stays the upper limit, and a winner keeps the bound it was validated with.
+
+Likewise for lines: when every train answer is one line, a candidate's answer ends at its first line break (a
+stop sequence the winner keeps). A small model continuing `Output:` often writes its answer and then an
+"Explanation: ..." line; the metric compares the whole output, so an answer that was right would score wrong,
+and the tokens after it cost time. DSPy's adapters read only the answer field back for the same reason.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from prompts.content import PromptContent
 from workflows.engine.data import EngineExample
@@ -26,6 +32,36 @@ ANSWER_METRICS = frozenset(
 # Room beyond the longest target: a quarter more, and a few tokens for whitespace, quotes or a prefix.
 RELATIVE_MARGIN = 0.25
 ABSOLUTE_MARGIN = 8
+LINE_END = "\n"
+# Providers take at most this many stop sequences (prompts/version_validation.py); a prompt that already has
+# as many keeps its own.
+MAX_STOPS = 4
+
+
+@dataclass(frozen=True)
+class OutputBound:
+    """What the train targets justify: at most `max_tokens` tokens (None: the prompt's own setting), and
+    whether an answer ends at its first line break."""
+
+    max_tokens: int | None = None
+    one_line: bool = False
+
+
+def output_bound(train: Sequence[EngineExample], *, metric_name: str) -> OutputBound:
+    """The bound the search runs every candidate under."""
+    return OutputBound(
+        max_tokens=output_token_bound(train, metric_name=metric_name),
+        one_line=one_line_answers(train, metric_name=metric_name),
+    )
+
+
+def one_line_answers(train: Sequence[EngineExample], *, metric_name: str) -> bool:
+    """True when the metric judges the whole answer and no train target or accepted answer spans lines."""
+    if metric_name not in ANSWER_METRICS or not train:
+        return False
+    return all(
+        LINE_END not in answer.strip() for example in train for answer in (example.expected, *example.accepted_answers)
+    )
 
 
 def output_token_bound(train: Sequence[EngineExample], *, metric_name: str) -> int | None:
@@ -45,8 +81,12 @@ def output_token_bound(train: Sequence[EngineExample], *, metric_name: str) -> i
     return math.ceil(max(lengths) * (1 + RELATIVE_MARGIN)) + ABSOLUTE_MARGIN
 
 
-def within_bound(content: PromptContent, bound: int | None) -> PromptContent:
-    """The content with its max_tokens no higher than `bound` (unchanged when None or already lower)."""
-    if bound is None or content.max_tokens <= bound:
-        return content
-    return content.edit(max_tokens=bound)
+def within_bound(content: PromptContent, bound: OutputBound) -> PromptContent:
+    """The content with its max_tokens no higher than the bound's, and ending at a line break when the bound
+    says answers are one line (unchanged where it already complies)."""
+    changes: dict[str, object] = {}
+    if bound.max_tokens is not None and content.max_tokens > bound.max_tokens:
+        changes["max_tokens"] = bound.max_tokens
+    if bound.one_line and LINE_END not in content.stop and len(content.stop) < MAX_STOPS:
+        changes["stop"] = (*content.stop, LINE_END)
+    return content.edit(**changes) if changes else content

@@ -61,7 +61,11 @@ class Scorer:
                 renderable.append(example)
                 requests.append(
                     GenerationRequest(
-                        prompt=prompt, temperature=content.temperature, max_tokens=content.max_tokens, seed=self._seed
+                        prompt=prompt,
+                        temperature=content.temperature,
+                        max_tokens=content.max_tokens,
+                        seed=self._seed,
+                        stop=content.stop,
                     )
                 )
             for example, result in zip(renderable, self._gateway.run(requests), strict=True):

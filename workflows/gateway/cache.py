@@ -39,6 +39,8 @@ def cache_key(*, provider: str, model: str, request: GenerationRequest, route: s
     }
     if route:
         material["route"] = route
+    if request.stop:  # left out when empty, so entries made before versions had stops keep their keys
+        material["stop"] = list(request.stop)
     canonical = json.dumps(material, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 

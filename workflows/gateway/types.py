@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,11 @@ class GenerationRequest:
     temperature: float = 0.0
     max_tokens: int = 256
     seed: int = 0
+    stop: tuple[str, ...] = ()  # the version's stop sequences, added to those the layout implies
+
+    def all_stops(self, layout_stops: Sequence[str] = ()) -> list[str]:
+        """What a provider stops at: the layout's own stops, then the version's, each once."""
+        return list(dict.fromkeys([*layout_stops, *self.stop]))
 
 
 @dataclass(frozen=True)

@@ -157,7 +157,7 @@ class HuggingFaceProvider:
             "max_tokens": request.max_tokens,
             "temperature": request.temperature,
             "seed": request.seed,
-            "stop": COMPLETION_STOPS,
+            "stop": request.all_stops(COMPLETION_STOPS),
         }
         if self._model is not None:
             body["model"] = self._model  # vLLM checks it; TGI and llama.cpp accept any
@@ -208,7 +208,8 @@ class HuggingFaceProvider:
         )
 
     def _chat(self, request: GenerationRequest) -> Generation:
-        messages, stops = _chat_messages(request.prompt)
+        messages, layout_stops = _chat_messages(request.prompt)
+        stops = request.all_stops(layout_stops or ()) or None
         started = time.perf_counter()
         try:
             output = self._client.chat_completion(

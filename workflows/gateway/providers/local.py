@@ -192,7 +192,7 @@ class LocalProvider:
             max_tokens=request.max_tokens,
             temperature=request.temperature,
             seed=request.seed,
-            stop=stops,
+            stop=request.all_stops(stops),
         )
         usage = completion.get("usage", {})
         return Generation(

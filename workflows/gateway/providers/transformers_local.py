@@ -112,8 +112,9 @@ class TransformersProvider:
         )
         new_tokens = output[0, prompt_length:]
         answer: str = loaded.tokenizer.decode(new_tokens, skip_special_tokens=True)
-        if request.prompt.layout == "completion":
-            answer = answer.split(COMPLETION_STOP, 1)[0]  # the next demonstration would start after a blank line
+        # The next demonstration would start after a blank line; the version's own stops end an answer too.
+        for stop in request.all_stops([COMPLETION_STOP] if request.prompt.layout == "completion" else []):
+            answer = answer.split(stop, 1)[0]
         return Generation(
             text=answer.strip(),
             input_tokens=prompt_length,

@@ -138,7 +138,7 @@ class VertexProvider:
             temperature=request.temperature,
             max_output_tokens=request.max_tokens,
             seed=request.seed,
-            stop_sequences=COMPLETION_STOPS if request.prompt.layout == "completion" else None,
+            stop_sequences=request.all_stops(COMPLETION_STOPS if request.prompt.layout == "completion" else ()) or None,
             # Constrained decoding: the answer is exactly one of the labels, so nothing is lost parsing free text.
             response_mime_type=mime_type,
             response_schema=types.Schema(type=types.Type.STRING, enum=list(choices)) if choices else None,
