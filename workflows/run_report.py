@@ -49,12 +49,14 @@ def report_build(
     state: EngineState,
     choice: WinnerChoice,
     winner: CandidateState,
+    winner_content: PromptContent,
     test: TestReport,
     winner_version: PromptVersion | None,
     usage: UsageState,
     test_budget_reason: str,
 ) -> RunReport:
-    baseline, winner_content = state.baseline.prompt(), winner.prompt()
+    """`winner_content` is the winner as tested and saved (with the output bound it was searched under)."""
+    baseline = state.baseline.prompt()
     comparison = test.comparison
     difference = None
     if comparison is not None:

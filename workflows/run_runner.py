@@ -278,6 +278,7 @@ def _final_phase(
             state=state,
             choice=choice,
             winner=chosen,
+            winner_content=winner,
             test=test_report,
             winner_version=winner_version,
             usage=usage,

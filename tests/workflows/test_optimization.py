@@ -142,6 +142,10 @@ def test_a_run_finds_a_better_version_saves_it_and_proves_it_on_the_test_split(s
     assert winner.source == VersionSource.OPTIMIZER
     assert winner.parent == setup["version"] and winner.number == 2
     assert winner.output_type == "choice"
+    # One-word labels: the winner keeps the bound it was searched under (a few tokens, ending at a line break),
+    # and the report shows it as saved.
+    assert winner.stop == ["\n"] and winner.max_tokens < setup["version"].max_tokens
+    assert run.report["winner"]["content"] == winner.content()
     # The step that made it: iteration, strategy, rationale and the validation gain with its interval.
     assert winner.commit_message.startswith(f"Optimization run {run.pk}, iteration 1 (mutations): ")
     assert "Validation 1.000, gain +0.500 (CI +" in winner.commit_message
