@@ -106,8 +106,16 @@ class NullableSchemaField(serializers.JSONField):
     is a oneOf that null matches twice, which no validator accepts)."""
 
 
+def stops_out() -> serializers.ListField:
+    """A version's stop sequences as responses show them (typed: the JSON column alone says nothing)."""
+    return serializers.ListField(
+        child=serializers.CharField(), read_only=True, help_text="Texts that end an answer where they appear."
+    )
+
+
 class VersionOut(serializers.ModelSerializer[PromptVersion]):
     output_schema = NullableSchemaField(read_only=True, allow_null=True)
+    stop = stops_out()
     parent = serializers.IntegerField(source="parent.number", read_only=True, default=None, allow_null=True)  # type: ignore[assignment]
     created_by = serializers.SerializerMethodField()
     labels = serializers.SerializerMethodField()
@@ -194,6 +202,7 @@ class ResolvedVersionOut(serializers.ModelSerializer[PromptVersion]):
     """What a client application needs to run the prompt: its number, content hash and content."""
 
     output_schema = NullableSchemaField(read_only=True, allow_null=True)
+    stop = stops_out()
 
     class Meta:
         model = PromptVersion
