@@ -16,7 +16,7 @@ from typing import Any
 from _support import table
 
 PLAIN, STATED = "baseline_plain", "baseline_stated"
-PROMPTOPT = ("promptopt_hf", "promptopt_local")
+PROMPTOPT = ("promptopt_hf", "promptopt_local", "promptopt_hf_matched")
 
 
 def write_report(results: list[dict[str, Any]], *, results_path: Path) -> None:
