@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prompts.content import PromptContent
 from prompts.diff import unified_text_diff
 from prompts.models import PromptVersion
@@ -49,14 +51,15 @@ def report_build(
     state: EngineState,
     choice: WinnerChoice,
     winner: CandidateState,
-    winner_content: PromptContent,
+    as_saved: Callable[[CandidateState], PromptContent],
     test: TestReport,
     winner_version: PromptVersion | None,
     usage: UsageState,
     test_budget_reason: str,
 ) -> RunReport:
-    """`winner_content` is the winner as tested and saved (with the output bound it was searched under)."""
-    baseline = state.baseline.prompt()
+    """`as_saved` gives a prompt as it is tested and saved: the baseline as it is, any other with the output bound
+    it was searched under; the report shows the winner, the best and the cheapest that way."""
+    baseline, winner_content = state.baseline.prompt(), as_saved(winner)
     comparison = test.comparison
     difference = None
     if comparison is not None:
@@ -99,19 +102,26 @@ def report_build(
         estimate=RunEstimateOut(**run.estimate) if run.estimate else None,
         diff=prompt_diff(baseline, winner_content),
         prefer=config.prefer,
-        best=_prompt_cost(choice.best, choice.best_tokens, config),
+        best=_prompt_cost(choice.best, choice.best_tokens, config, as_saved),
         cheapest_within_noise=(
-            _prompt_cost(choice.cheapest, choice.cheapest_tokens, config) if choice.cheapest is not None else None
+            _prompt_cost(choice.cheapest, choice.cheapest_tokens, config, as_saved)
+            if choice.cheapest is not None
+            else None
         ),
     )
 
 
-def _prompt_cost(candidate: CandidateState, tokens: float | None, config: RunConfig) -> ReportPromptCost:
+def _prompt_cost(
+    candidate: CandidateState,
+    tokens: float | None,
+    config: RunConfig,
+    as_saved: Callable[[CandidateState], PromptContent],
+) -> ReportPromptCost:
     return ReportPromptCost(
         key=candidate.key[:8],
         validation=_validation(candidate, config),
         prompt_tokens=tokens,
-        content=candidate.content,
+        content=as_saved(candidate).to_dict(),
     )
 
 

@@ -30,7 +30,7 @@ from workflows.engine.output_bound import OutputBound, output_bound, within_boun
 from workflows.engine.plan import search_plan
 from workflows.engine.scoring import Scorer, SearchCancelled
 from workflows.engine.shorter import winner_choice
-from workflows.engine.state import STEP_ORDER, EngineState, StepName
+from workflows.engine.state import STEP_ORDER, CandidateState, EngineState, StepName
 from workflows.engine.strategies.registry import strategies_build
 from workflows.gateway.budget import BudgetLedger
 from workflows.gateway.gateway import Gateway
@@ -248,7 +248,12 @@ def _final_phase(
         on_examples=(lambda count: progress.examples_done(count)) if progress is not None else None,
     )
     baseline = state.baseline.prompt()
-    winner = baseline if winner_is_baseline else within_bound(chosen.prompt(), bound)
+
+    def as_saved(candidate: CandidateState) -> PromptContent:
+        """The baseline as its version is saved; any other prompt with the bound it was searched under."""
+        return baseline if candidate.key == state.baseline.key else within_bound(candidate.prompt(), bound)
+
+    winner = as_saved(chosen)
     test_report = final_test(
         scorer=scorer, baseline=baseline, winner=winner, test=test, confidence=config.confidence, seed=config.seed
     )
@@ -278,7 +283,7 @@ def _final_phase(
             state=state,
             choice=choice,
             winner=chosen,
-            winner_content=winner,
+            as_saved=as_saved,
             test=test_report,
             winner_version=winner_version,
             usage=usage,
