@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from prompts.content import PromptContent
+from prompts.version_validation import MAX_STOPS
 from workflows.engine.data import EngineExample
 
 # Metrics that judge the whole answer against the target, so an answer much longer than every target cannot
@@ -33,9 +34,6 @@ ANSWER_METRICS = frozenset(
 RELATIVE_MARGIN = 0.25
 ABSOLUTE_MARGIN = 8
 LINE_END = "\n"
-# Providers take at most this many stop sequences (prompts/version_validation.py); a prompt that already has
-# as many keeps its own.
-MAX_STOPS = 4
 
 
 @dataclass(frozen=True)
@@ -87,6 +85,7 @@ def within_bound(content: PromptContent, bound: OutputBound) -> PromptContent:
     changes: dict[str, object] = {}
     if bound.max_tokens is not None and content.max_tokens > bound.max_tokens:
         changes["max_tokens"] = bound.max_tokens
+    # A prompt that already has as many stops as providers take keeps its own.
     if bound.one_line and LINE_END not in content.stop and len(content.stop) < MAX_STOPS:
         changes["stop"] = (*content.stop, LINE_END)
     return content.edit(**changes) if changes else content
