@@ -7,6 +7,14 @@ PORT ?= 8000
 
 .PHONY: demo test lint check run clean
 
+# llama-cpp-python (the embedded model) compiles from source. Its default build targets this machine's CPU
+# exactly (-march=native); on virtual machines that advertise AMX but trap it, that build dies with an invalid
+# opcode at the first call, and pip's wheel cache then hands the same build to every later venv. A portable
+# build (AVX2 and FMA, which every x86-64 CPU of the last decade has) runs the 135M model about as fast.
+ifeq ($(shell uname -m),x86_64)
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+endif
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
