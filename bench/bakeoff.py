@@ -24,7 +24,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from _support import PROJECT_ROOT, django_setup, machine_header
+from _support import PROJECT_ROOT, cpu_model, django_setup, machine_header
 from bakeoff_kit.server import CallCounter, counting_proxy, llama_server
 from bakeoff_kit.tasks import DEVELOPMENT_TASKS, REPORT_TASKS, task_splits
 
@@ -82,8 +82,9 @@ def run_unit(
         if promptopt_config:
             outcome["promptopt_config"] = promptopt_config
     wall = round(time.monotonic() - started, 1)
-    load = {"load_1m_before": round(load_before, 2), "load_1m_after": round(os.getloadavg()[0], 2)}
-    return {"task": task, "seed": seed, "system": system, "wall_seconds": wall} | outcome | load
+    # The machine too: sessions run on different CPUs, and only rows of one CPU compare in wall time.
+    where = {"load_1m_before": round(load_before, 2), "load_1m_after": round(os.getloadavg()[0], 2), "cpu": cpu_model()}
+    return {"task": task, "seed": seed, "system": system, "wall_seconds": wall} | outcome | where
 
 
 def search_budget(results: list[dict[str, Any]], *, task: str, seed: int, matched: bool = False) -> int:

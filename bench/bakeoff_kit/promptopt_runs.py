@@ -184,6 +184,12 @@ def _outputs(evaluation: Any, test: tuple[Row, ...]) -> tuple[list[str], int, in
         for prediction in evaluation.predictions.select_related("example").order_by("id")
     }
     predictions = [by_input.get(row.input) for row in test]
+    failed = [prediction for prediction in predictions if prediction is None or prediction.error]
+    if len(failed) > len(predictions) // 10:
+        # A row from a model that could not be reached measures nothing; raising keeps it out of the results
+        # file, so the next invocation runs it again.
+        first_error = next((prediction.error for prediction in failed if prediction is not None), "no prediction")
+        raise RuntimeError(f"{len(failed)} of {len(predictions)} test calls failed (first: {first_error})")
     outputs = [prediction.output if prediction is not None else "" for prediction in predictions]
     uncached = sum(1 for prediction in predictions if prediction is not None and not prediction.cached)
     first = next((prediction for prediction in predictions if prediction is not None), None)

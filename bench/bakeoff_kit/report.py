@@ -75,7 +75,7 @@ def goal_summary(by_task: dict[str, list[dict[str, Any]]], system: str) -> str:
     (paired over the seeds both ran), calls and wall time; then whether the four conditions hold."""
     from workflows.stats import compare_paired
 
-    lines, differences, worse, more_calls, ours_wall, theirs_wall = [], [], [], [], [], []
+    lines, differences, worse, more_calls, ours_wall, theirs_wall, mixed_cpus = [], [], [], [], [], [], []
     for task, rows in by_task.items():
         best_dspy = _best_dspy(rows)
         common = sorted(set(_seeds(rows, system)) & set(_seeds(rows, best_dspy or "")))
@@ -100,6 +100,8 @@ def goal_summary(by_task: dict[str, list[dict[str, Any]]], system: str) -> str:
         )
         ours_wall.append(walls[0])
         theirs_wall.append(walls[1])
+        if _cpus(mine) != _cpus(theirs):
+            mixed_cpus.append(task)
         p = f", p={comparison.mcnemar_p:.3g}" if comparison.mcnemar_p is not None else ""
         lines.append(
             [
@@ -134,6 +136,8 @@ def goal_summary(by_task: dict[str, list[dict[str, Any]]], system: str) -> str:
         f"({'less' if sum(ours_wall) < sum(theirs_wall) else 'not less'})",
         f"- tasks significantly worse (interval below zero): {', '.join(worse) or 'none'}",
     ]
+    if mixed_cpus:
+        verdict.append(f"- wall times measured on different CPUs (not comparable): {', '.join(mixed_cpus)}")
     return table(headers, lines) + "\n\n" + "\n".join(verdict)
 
 
@@ -218,6 +222,11 @@ def _best_dspy(rows: list[dict[str, Any]]) -> str | None:
     if not dspy_systems:
         return None
     return max(sorted(dspy_systems), key=lambda system: statistics.mean(_pooled(rows, system)))
+
+
+def _cpus(rows: list[dict[str, Any]]) -> set[str]:
+    """The CPUs the rows ran on (rows from before the harness recorded it: unknown)."""
+    return {row.get("cpu", "unknown") for row in rows}
 
 
 def _seeds(rows: list[dict[str, Any]], system: str) -> list[int]:

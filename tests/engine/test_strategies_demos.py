@@ -14,6 +14,7 @@ from workflows.engine.strategies.demos import (
     demo_limit,
     demo_set_key,
     demo_set_sample,
+    demo_set_size,
     demonstration_pool,
     instruction_key,
 )
@@ -79,6 +80,16 @@ def test_it_allows_fewer_demonstrations_when_inputs_are_long():
     assert demo_limit(short, 0) == 0
 
 
+def test_it_samples_sets_from_the_upper_half_of_the_sizes_and_reaches_the_limit():
+    rng = random.Random(0)
+
+    sizes = {demo_set_size(16, rng) for _ in range(200)}
+
+    assert sizes == set(range(8, 17))
+    assert {demo_set_size(1, rng) for _ in range(20)} == {1}
+    assert demo_set_size(0, rng) == 0
+
+
 def test_it_keeps_the_incumbent_instruction_and_layout_in_random_search():
     proposals = DemoSearchStrategy(mode="random").propose(sentiment_context(), 5)
 
@@ -86,7 +97,7 @@ def test_it_keeps_the_incumbent_instruction_and_layout_in_random_search():
     for proposal in proposals:
         assert proposal.content.template == SENTIMENT_PROMPT.template
         assert proposal.content.layout == "chat"
-        assert 1 <= len(proposal.content.demonstrations) <= 4
+        assert 2 <= len(proposal.content.demonstrations) <= 4
         assert proposal.params["mode"] == "random"
         assert proposal.params["demo_set"] == demo_set_key(proposal.content.demonstrations)
         assert "train example" in proposal.rationale

@@ -57,7 +57,7 @@ class RunConfig(BaseModel):
         "those not significantly below the best that also beat the baseline beyond noise.",
     )
     validation_limit: int | None = Field(default=None, ge=2, description="Score at most this many validation rows.")
-    max_demos: int = Field(default=8, ge=0, le=16, description="Most demonstrations in one candidate.")
+    max_demos: int = Field(default=16, ge=0, le=16, description="Most demonstrations in one candidate.")
     seed: int = Field(default=0, ge=0, le=MAX_SEED)
     # None: the baseline version's provider and model
     task_provider: str | None = Field(default=None, max_length=MAX_NAME_CHARS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Literal
@@ -64,6 +65,16 @@ def demo_limit(pool: Sequence[Demonstration], configured: int) -> int:
     mean_chars = sum(sum(len(value) for value in inputs.values()) + len(output) for inputs, output in pool) / len(pool)
     fitting = max(1, int(DEMO_CHARS_BUDGET // max(mean_chars, 1.0)))
     return min(configured, fitting, len(pool))
+
+
+def demo_set_size(limit: int, rng: random.Random) -> int:
+    """How many demonstrations a sampled set gets: from the upper half of 1 to `limit`.
+
+    Small task models follow many examples better than a few (DSPy's BootstrapFewShot fills sixteen); the
+    lower half is left out because a short set rarely beats a long one, and `--prefer shorter` (not this
+    sampler) is how a run trades a point for fewer prompt tokens. The add/drop mutations still reach any size.
+    """
+    return rng.randint(max(1, math.ceil(limit / 2)), limit) if limit > 0 else 0
 
 
 def demo_set_sample(
@@ -161,7 +172,7 @@ class DemoSearchStrategy:
         for _attempt in range(count * ATTEMPTS_PER_PROPOSAL):
             if len(proposals) >= count:
                 break
-            demo_set = demo_set_sample(pool, rng.randint(1, limit), context.labels, rng)
+            demo_set = demo_set_sample(pool, demo_set_size(limit, rng), context.labels, rng)
             content = incumbent.edit(demonstrations=demo_set)
             if not new_contents.admit(content):
                 continue
@@ -291,7 +302,7 @@ class DemoSearchStrategy:
         self, context: ProposalContext, replayable: Sequence[HistoryEntry], pool: Sequence[Demonstration], limit: int
     ) -> dict[str, tuple[Demonstration, ...]]:
         """Demonstration-set choices: those of replayed trials and the incumbent's (if any), then sets generated
-        from the seed (balanced over labels, sizes 1 to `limit`)."""
+        from the seed (balanced over labels, the upper half of sizes 1 to `limit`)."""
         demo_sets: dict[str, tuple[Demonstration, ...]] = {}
         for content in (*(entry.content for entry in replayable), context.incumbent):
             # An empty set is no choice of this search (the incumbent without demonstrations is scored already).
@@ -302,7 +313,7 @@ class DemoSearchStrategy:
         for _attempt in range(self.pool_size * ATTEMPTS_PER_PROPOSAL):
             if len(demo_sets) >= wanted:
                 break
-            demo_set = demo_set_sample(pool, rng.randint(1, limit), context.labels, rng)
+            demo_set = demo_set_sample(pool, demo_set_size(limit, rng), context.labels, rng)
             demo_sets.setdefault(demo_set_key(demo_set), demo_set)
         return demo_sets
 
