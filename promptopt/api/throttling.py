@@ -56,7 +56,8 @@ class ActorRateThrottle(BaseThrottle):
         )
         if usage is None:  # rate limiting switched off (RATELIMIT_ENABLE = False)
             return True
-        self._wait = float(usage["time_left"])
+        # At least a second: in the window's last second time_left is 0, and DRF sends no Retry-After for 0.
+        self._wait = max(1.0, float(usage["time_left"]))
         return not usage["should_limit"]
 
     def wait(self) -> float | None:

@@ -100,6 +100,17 @@ def test_rate_limits_answer_429_with_retry_after(team, editor, settings):
     assert 0 < int(limited["Retry-After"]) <= 60
 
 
+def test_a_429_in_the_last_second_of_a_window_still_says_when_to_retry(team, editor, monkeypatch):
+    # django-ratelimit reports 0 seconds left in a window's last second; DRF sends no Retry-After for 0.
+    limited_now = {"count": 3, "limit": 2, "should_limit": True, "time_left": 0}
+    monkeypatch.setattr("promptopt.api.throttling.get_usage", lambda *args, **kwargs: limited_now)
+
+    limited = client_as_user(editor).get(f"{API}/teams/")
+
+    _problem(limited, 429)
+    assert limited["Retry-After"] == "1"
+
+
 def test_rate_limits_count_each_actor_separately(team, editor, owner, settings):
     settings.API_RATE_LIMITS = {**settings.API_RATE_LIMITS, "read": "1/m"}
 
