@@ -17,12 +17,13 @@ from tests.engine.engine_support import (
 )
 from workflows.engine.answer_names import NAMING_CUE, NAMING_SAMPLES
 from workflows.engine.config import RunConfig
-from workflows.engine.loop import Engine
+from workflows.engine.loop import BOUND_STRATEGY, Engine
 from workflows.engine.scoring import Scorer, SearchCancelled
 from workflows.engine.state import STEP_ORDER, CandidateState, EngineState
 from workflows.engine.strategies.base import Proposal, ProposalContext
 from workflows.gateway.budget import Budget
 from workflows.gateway.cache import InMemoryResponseCache
+from workflows.gateway.types import Generation
 
 
 def _search(config: RunConfig | None = None, **kwargs):
@@ -359,3 +360,48 @@ def test_a_search_resumed_around_a_leaner_iteration_ends_like_an_uninterrupted_o
     resumed = _budgeted_engine(provider, MemoryRecorder(), cache)[0].search(checkpoint)
     assert resumed.model_dump(exclude={"usage"}) == uninterrupted.model_dump(exclude={"usage"})
     assert any(checkpoint.get("shape") for checkpoint in crashing.checkpoints) == (crash_after >= 21)
+
+
+class ChattyProvider(SentimentProvider):
+    """Right on every row, then an explanation on the next line: the whole output matches only when the prompt
+    ends its answer at a line break."""
+
+    def generate(self, requests):
+        generations = []
+        for request in requests:
+            self.calls += 1
+            text = request.prompt.completion_text
+            self.seen.append(text)
+            answer = "positive" if "good" in text.split("\n\n")[-1] else "negative"
+            output = f"{answer}\nBecause the review says so."
+            for stop in request.stop:
+                output = output.split(stop)[0]
+            generations.append(Generation(text=output, input_tokens=20, output_tokens=len(output.split())))
+        return generations
+
+
+def test_the_baseline_is_validated_as_written_and_its_trimmed_copy_is_kept_only_by_beating_it():
+    chatty = BASELINE.edit(max_tokens=256, stop=())
+    config = RunConfig(seed=1, iterations=1)
+    engine, _gateway = build_engine(provider=ChattyProvider(), recorder=MemoryRecorder(), config=config, strategies=[])
+    state = engine.search(Engine.initial_state(chatty))
+    # As written, every answer carries its explanation and scores 0; within the train targets' bound, 1.
+    assert state.baseline.key == chatty.key and state.baseline.validation_score == 0.0
+    assert state.incumbent.strategy == BOUND_STRATEGY and state.incumbent.validation_score == 1.0
+    trimmed = state.incumbent.prompt()
+    assert trimmed.stop == ("\n",) and trimmed.max_tokens < chatty.max_tokens
+    assert trimmed.template == chatty.template
+    assert state.acceptances[0].gain == pytest.approx(1.0) and state.acceptances[0].gain_low > 0
+
+
+def test_a_trimmed_baseline_that_answers_as_the_baseline_did_is_not_kept():
+    one_line = BASELINE.edit(max_tokens=256, stop=())
+    config = RunConfig(seed=1, iterations=1)
+    recorder = MemoryRecorder()
+    engine, _gateway = build_engine(provider=SentimentProvider(), recorder=recorder, config=config, strategies=[])
+    state = engine.search(Engine.initial_state(one_line))
+    [proposed] = state.history
+    assert proposed.strategy == BOUND_STRATEGY and "first line break" in proposed.rationale
+    assert proposed.validation_score == state.baseline.validation_score == pytest.approx(0.5)
+    assert state.acceptances == [] and state.incumbent.key == one_line.key
+    assert recorder.records[-1].summary["candidates"][0]["reason"] == "gain within noise"

@@ -18,7 +18,7 @@ from prompts.content import PromptContent
 from workflows.engine.answer_names import NAMING_MAX_TOKENS, agreed_names, naming_prompts
 from workflows.engine.config import RunConfig
 from workflows.engine.data import EngineExample, SearchData, label_set
-from workflows.engine.output_bound import OutputBound, output_bound, within_bound
+from workflows.engine.output_bound import LINE_END, OutputBound, output_bound, within_bound
 from workflows.engine.pareto import parent_choice
 from workflows.engine.plan import SearchPlan, SearchShape, leanest_iteration_calls, remainder_shape
 from workflows.engine.scoring import Scorer, mean_score
@@ -31,6 +31,9 @@ logger = logging.getLogger("promptopt.engine")
 
 # Bootstrapped demonstrations kept in the checkpoint (model outputs that scored 1.0 on train examples).
 MAX_BOOTSTRAPPED_DEMOS = 64
+
+# The strategy name of the baseline trimmed to the output bound (`Engine._bound_proposal`).
+BOUND_STRATEGY = "output_bound"
 
 
 @dataclass
@@ -101,8 +104,17 @@ class Engine:
         return self._output_bound
 
     def bounded(self, content: PromptContent) -> PromptContent:
-        """The content as the search runs it: no more tokens or lines than the train targets need."""
+        """The content as the search runs it on train: no more tokens or lines than the train targets need."""
         return within_bound(content, self._output_bound)
+
+    def validated(self, state: EngineState, candidate: CandidateState) -> PromptContent:
+        """The content as validation scores it: the baseline as written, every other prompt within the bound.
+
+        Validation decides what is kept and the test compares the winner with the baseline as its version is
+        saved, so the bar on validation is that same prompt: a change must beat what the user wrote, not a
+        trimmed copy of it. The trimmed copy competes as a proposal of its own (`_bound_proposal`)."""
+        content = candidate.prompt()
+        return content if candidate.key == state.baseline.key else self.bounded(content)
 
     @staticmethod
     def initial_state(baseline: PromptContent) -> EngineState:
@@ -241,6 +253,12 @@ class Engine:
         proposals: list[CandidateState] = []
         by_strategy: dict[str, int] = {}
         wanted = self._shape(state).candidates_per_iteration
+        trimmed = self._bound_proposal(state)
+        if trimmed is not None and trimmed.key not in seen:
+            seen.add(trimmed.key)
+            proposals.append(trimmed)
+            by_strategy[trimmed.strategy] = 1
+            wanted -= 1
         for strategy, count in allocate(self._strategies, wanted, record.iteration):
             if count <= 0:
                 continue
@@ -262,6 +280,27 @@ class Engine:
         record.summary = {"proposed": len(proposals), "by_strategy": by_strategy}
         if context.answer_names:
             record.summary["answer_names"] = list(context.answer_names)
+
+    def _bound_proposal(self, state: EngineState) -> CandidateState | None:
+        """The baseline within the output bound, proposed when the baseline is the parent and the bound changes
+        it. On train the baseline already runs within the bound, so its minibatch rows are cache hits; on
+        validation it races the baseline as written like any proposal, and is kept only beyond noise."""
+        parent = self._parent(state)
+        if parent.key != state.baseline.key:
+            return None
+        content = self.bounded(parent.prompt())
+        if content.key == parent.key:
+            return None
+        one_line = LINE_END in content.stop and LINE_END not in parent.prompt().stop
+        rationale = f"the prompt as written, its answers cut at {content.max_tokens} tokens" + (
+            " and at the first line break" if one_line else ""
+        )
+        return CandidateState.of(
+            content,
+            strategy=BOUND_STRATEGY,
+            rationale=rationale + " (what the train targets need)",
+            params={"max_tokens": content.max_tokens, "one_line": one_line},
+        )
 
     def _proposal_context(self, state: EngineState, iteration: int) -> ProposalContext:
         observations = []
@@ -434,7 +473,7 @@ class Engine:
     # 5. Second evaluation: survivors on validation; a survivor replaces the incumbent only beyond noise.
     def _second_evaluation(self, state: EngineState, record: StepRecord) -> None:
         looks = self._plan.look_sizes()
-        self._validate(state.incumbent, looks[0], record)
+        self._validate(state, state.incumbent, looks[0], record)
         proposals = {candidate.key: candidate for candidate in state.proposals}
         verdicts: list[dict[str, Any]] = []
         best: tuple[float, CandidateState, Any] | None = None
@@ -492,13 +531,13 @@ class Engine:
         if not state.survivors:
             record.summary["note"] = "no candidate kept up with its parent on train (a tie at zero does not count)"
 
-    def _validate(self, candidate: CandidateState, rows: int, record: StepRecord) -> None:
+    def _validate(self, state: EngineState, candidate: CandidateState, rows: int, record: StepRecord) -> None:
         """Score `candidate` on the first `rows` validation rows it has not been scored on yet. Rows the budget
         stopped before they were sent stay unscored, so a resumed run scores them then."""
         missing = self._unscored(candidate, rows)
         if not missing:
             return
-        scored = [item for item in self._scorer.score(self.bounded(candidate.prompt()), missing) if not item.not_run]
+        scored = [item for item in self._scorer.score(self.validated(state, candidate), missing) if not item.not_run]
         record.predictions.extend((candidate.key, item) for item in scored)
         candidate.validation.update({item.example_id: item.score for item in scored})
         candidate.validation_tokens.update({item.example_id: item.input_tokens for item in scored if item.input_tokens})
@@ -514,8 +553,8 @@ class Engine:
         accepting a candidate that is not better stays within 1 - confidence however many looks are taken."""
         looks = self._plan.look_sizes()
         for index, rows in enumerate(looks):
-            self._validate(state.incumbent, rows, record)
-            self._validate(candidate, rows, record)
+            self._validate(state, state.incumbent, rows, record)
+            self._validate(state, candidate, rows, record)
             confidence = look_confidence(self._config.confidence, looks, index)
             verdict, comparison, close = self._verdict(state.incumbent, candidate, rows, confidence=confidence)
             verdict["looks"] = index + 1

@@ -7,6 +7,12 @@ on their token count under any byte-level BPE tokenizer (every token covers at l
 no tokenizer of the task model; the margin leaves room for a leading space, a label prefix or a closing
 quote. The prompt's own max_tokens stays the upper limit, and a winner keeps the bound it was validated with.
 
+The baseline itself runs within the bound on train (where the search looks for what to change) but as written
+on validation and test: that is the prompt a change must beat. Its trimmed copy is a proposal of its own
+(`Engine._bound_proposal`), kept only when it beats the baseline as written beyond noise, like any other. Before,
+the search compared every candidate with the trimmed baseline and, when none beat it, returned the baseline as
+written, whose test score could be far below the validation score the search had seen.
+
 Likewise for lines: when every train answer is one line, a candidate's answer ends at its first line break (a
 stop sequence the winner keeps). A small model continuing `Output:` often writes its answer and then an
 "Explanation: ..." line; the metric compares the whole output, so an answer that was right would score wrong,
