@@ -405,3 +405,38 @@ def test_a_trimmed_baseline_that_answers_as_the_baseline_did_is_not_kept():
     assert proposed.validation_score == state.baseline.validation_score == pytest.approx(0.5)
     assert state.acceptances == [] and state.incumbent.key == one_line.key
     assert recorder.records[-1].summary["candidates"][0]["reason"] == "gain within noise"
+
+
+@pytest.mark.parametrize("crash_after", [3, 4, 5, 6])
+def test_a_search_resumed_around_the_trimmed_baseline_ends_like_an_uninterrupted_one(crash_after):
+    chatty = BASELINE.edit(max_tokens=256, stop=())
+    config = RunConfig(seed=2, iterations=2, patience=5)
+    full_provider, full_recorder = ChattyProvider(), MemoryRecorder()
+    engine, _gateway = build_engine(provider=full_provider, recorder=full_recorder, config=config)
+    uninterrupted = engine.search(Engine.initial_state(chatty))
+    assert BOUND_STRATEGY in {candidate.strategy for candidate in uninterrupted.history}
+    assert uninterrupted.acceptances  # the trimmed copy, or a candidate within the bound, beat the baseline
+
+    cache, provider, crashing = InMemoryResponseCache(), ChattyProvider(), MemoryRecorder(crash_after=crash_after)
+    engine, _gateway = build_engine(provider=provider, recorder=crashing, config=config, cache=cache)
+    with pytest.raises(WorkerKilled):
+        engine.search(Engine.initial_state(chatty))
+    checkpoint = EngineState.model_validate(crashing.checkpoints[-1])
+    engine, _gateway = build_engine(provider=provider, recorder=MemoryRecorder(), config=config, cache=cache)
+    resumed = engine.search(checkpoint)
+
+    assert resumed.model_dump(exclude={"usage"}) == uninterrupted.model_dump(exclude={"usage"})
+    assert provider.calls == full_provider.calls
+
+
+def test_a_checkpoint_from_before_the_baseline_was_validated_as_written_finishes_under_its_old_rule():
+    chatty = BASELINE.edit(max_tokens=256, stop=())
+    old = Engine.initial_state(chatty).model_dump(mode="json")
+    del old["baseline_as_written"]  # what a checkpoint written before the field looks like
+    engine, _gateway = build_engine(
+        provider=ChattyProvider(), recorder=MemoryRecorder(), config=RunConfig(seed=1, iterations=1), strategies=[]
+    )
+    state = engine.search(EngineState.model_validate(old))
+    # Every prompt within the bound, the baseline too (its answers end at the line break and score 1), and no
+    # trimmed copy proposed.
+    assert state.baseline.validation_score == 1.0 and state.history == []

@@ -114,12 +114,15 @@ class Engine:
         saved, so the bar on validation is that same prompt: a change must beat what the user wrote, not a
         trimmed copy of it. The trimmed copy competes as a proposal of its own (`_bound_proposal`)."""
         content = candidate.prompt()
-        return content if candidate.key == state.baseline.key else self.bounded(content)
+        # A checkpoint from before this rule keeps the old one (every prompt within the bound), so no run
+        # compares baseline rows scored two ways.
+        as_written = candidate.key == state.baseline.key and state.baseline_as_written
+        return content if as_written else self.bounded(content)
 
     @staticmethod
     def initial_state(baseline: PromptContent) -> EngineState:
         start = CandidateState.of(baseline)
-        return EngineState(baseline=start, incumbent=start.model_copy(deep=True))
+        return EngineState(baseline=start, incumbent=start.model_copy(deep=True), baseline_as_written=True)
 
     def search(self, state: EngineState) -> EngineState:
         """Run steps from the state's checkpoint until a stopping rule fires; returns the final state."""
@@ -286,7 +289,7 @@ class Engine:
         it. On train the baseline already runs within the bound, so its minibatch rows are cache hits; on
         validation it races the baseline as written like any proposal, and is kept only beyond noise."""
         parent = self._parent(state)
-        if parent.key != state.baseline.key:
+        if parent.key != state.baseline.key or not state.baseline_as_written:
             return None
         content = self.bounded(parent.prompt())
         if content.key == parent.key:

@@ -107,6 +107,9 @@ class EngineState(BaseModel):
     stop_reason: str = ""
     budget_exhausted: bool = False
     usage: UsageState = Field(default_factory=UsageState)
+    # The baseline's validation rows are scored as written (Engine.validated). Checkpoints written before that
+    # rule lack the field: their baseline rows were scored within the output bound, and their runs finish so.
+    baseline_as_written: bool = False
 
     def next_step(self) -> tuple[int, StepName]:
         """The iteration and step to run next."""
