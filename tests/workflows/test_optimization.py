@@ -51,12 +51,12 @@ def _rows() -> str:
 
 @pytest.fixture
 def setup(team, editor):
-    return sentiment_setup(team, editor, PromptContent(template="Classify the sentiment of this review: {{text}}"))
-
-
-def sentiment_setup(team, editor, first_version: PromptContent) -> dict:
-    """A sentiment prompt with this first version, and a dataset of reviews."""
-    prompt = prompt_create(team=team, name="Sentiment", actor=Actor.for_user(editor), first_version=first_version)
+    prompt = prompt_create(
+        team=team,
+        name="Sentiment",
+        actor=Actor.for_user(editor),
+        first_version=PromptContent(template="Classify the sentiment of this review: {{text}}"),
+    )
     dataset_version = dataset_version_import(
         team=team,
         dataset_name="Reviews",

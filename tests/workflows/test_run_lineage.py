@@ -13,8 +13,8 @@ from prompts.content import PromptContent
 from prompts.models import VersionSource
 from tests.engine.engine_support import SentimentProvider
 
-# The helpers of the end-to-end optimization tests: a sentiment prompt and dataset.
-from tests.workflows.test_optimization import _create, _optimize_command, sentiment_setup
+# The fixtures and helpers of the end-to-end optimization tests: a sentiment prompt and dataset.
+from tests.workflows.test_optimization import _create, _optimize_command, setup  # noqa: F401 - `setup` is a fixture
 from workflows.engine.shorter import winner_choice
 from workflows.engine.state import Acceptance, CandidateState, EngineState
 from workflows.models import Candidate
@@ -31,14 +31,6 @@ class WordCountingProvider(SentimentProvider):
             replace(answer, input_tokens=len(request.prompt.completion_text.split()))
             for answer, request in zip(answers, requests, strict=True)
         ]
-
-
-@pytest.fixture
-def setup(team, editor):
-    """The sentiment prompt already within the output bound of its one-word labels (a few tokens, one line), so
-    the scripted searches below do not spend a proposal on trimming it (tests/engine/test_loop.py tests that)."""
-    content = PromptContent(template="Classify the sentiment of this review: {{text}}", max_tokens=16, stop=("\n",))
-    return sentiment_setup(team, editor, content)
 
 
 @pytest.fixture
@@ -62,7 +54,7 @@ def _accepted(iteration: int, candidate: CandidateState, gain: float) -> Accepta
     )
 
 
-def test_every_accepted_incumbent_becomes_a_version_each_the_parent_of_the_next(setup, provider):
+def test_every_accepted_incumbent_becomes_a_version_each_the_parent_of_the_next(setup, provider):  # noqa: F811
     run = _create(setup)
     baseline = PromptContent.from_dict(setup["version"].content())
     first = CandidateState.of(
@@ -107,7 +99,7 @@ def test_every_accepted_incumbent_becomes_a_version_each_the_parent_of_the_next(
     assert winner.commit_message.startswith(f"Optimization run {run.pk}, iteration 3 (demos): Name the labels.")
 
 
-def test_a_run_that_prefers_shorter_prompts_promotes_the_cheapest_within_noise_of_the_best(setup, provider):
+def test_a_run_that_prefers_shorter_prompts_promotes_the_cheapest_within_noise_of_the_best(setup, provider):  # noqa: F811
     run = run_execute(run_id=_create(setup, prefer="shorter", iterations=3).pk)
 
     report = run.report
@@ -130,7 +122,7 @@ def test_a_run_that_prefers_shorter_prompts_promotes_the_cheapest_within_noise_o
     assert Candidate.objects.filter(iteration__run=run, version=winner).exists()
 
 
-def test_a_run_that_prefers_the_best_still_reports_the_cheapest_within_noise(setup, provider):
+def test_a_run_that_prefers_the_best_still_reports_the_cheapest_within_noise(setup, provider):  # noqa: F811
     run = run_execute(run_id=_create(setup, iterations=3).pk)
 
     report = run.report
@@ -139,7 +131,7 @@ def test_a_run_that_prefers_the_best_still_reports_the_cheapest_within_noise(set
     assert report["cheapest_within_noise"]["prompt_tokens"] < report["best"]["prompt_tokens"]
 
 
-def test_the_optimize_command_takes_prefer_shorter_and_prints_both_prompts_with_their_tokens(setup, provider, capsys):
+def test_the_optimize_command_takes_prefer_shorter_and_prints_both_prompts_with_their_tokens(setup, provider, capsys):  # noqa: F811
     _optimize_command(setup, "--iterations", "3", "--prefer", "shorter")
 
     printed = capsys.readouterr().out

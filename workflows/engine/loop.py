@@ -256,12 +256,12 @@ class Engine:
         proposals: list[CandidateState] = []
         by_strategy: dict[str, int] = {}
         wanted = self._shape(state).candidates_per_iteration
+        # Beside the strategies' candidates, not instead of one: it costs no call on train (refined inference).
         trimmed = self._bound_proposal(state)
         if trimmed is not None and trimmed.key not in seen:
             seen.add(trimmed.key)
             proposals.append(trimmed)
             by_strategy[trimmed.strategy] = 1
-            wanted -= 1
         for strategy, count in allocate(self._strategies, wanted, record.iteration):
             if count <= 0:
                 continue
@@ -286,8 +286,8 @@ class Engine:
 
     def _bound_proposal(self, state: EngineState) -> CandidateState | None:
         """The baseline within the output bound, proposed when the baseline is the parent and the bound changes
-        it. On train the baseline already runs within the bound, so its minibatch rows are cache hits; on
-        validation it races the baseline as written like any proposal, and is kept only beyond noise."""
+        it. On train it is the parent as run there, so train cannot judge it; on validation it races the
+        baseline as written like any proposal, and is kept only beyond noise."""
         parent = self._parent(state)
         if parent.key != state.baseline.key or not state.baseline_as_written:
             return None
@@ -360,6 +360,7 @@ class Engine:
 
     # 4. Refined inference: candidates on the same minibatch (paired), more examples for the promising ones.
     def _refined_inference(self, state: EngineState, record: StepRecord) -> None:
+        searched = [candidate for candidate in state.proposals if candidate.strategy != BOUND_STRATEGY]
         if not state.proposals:
             record.skipped = True
             record.summary = {"skipped": "no proposals"}
@@ -369,10 +370,10 @@ class Engine:
         self._rng(record.iteration, "extension").shuffle(extension)
         parent_scores = {item.example_id: item.score for item in state.incumbent_outputs}
         select = self._halving if self._config.selection == "halving" else self._ucb
-        scores = select(state, record, minibatch, extension, parent_scores)
+        scores = select(state, record, searched, minibatch, extension, parent_scores) if searched else {}
 
         ranked = []
-        for candidate in state.proposals:
+        for candidate in searched:
             candidate_scores = scores.get(candidate.key, {})
             candidate.minibatch_score = _mean(candidate_scores.values())
             parent_mean = _mean(parent_scores.get(example_id) for example_id in candidate_scores)
@@ -388,6 +389,7 @@ class Engine:
             for score, parent_mean, candidate in ranked
             if parent_mean is None or score > parent_mean or (score == parent_mean and score > 0)
         ][: self._shape(state).survivors]
+        self._trimmed_survivor(state)
         record.candidates = [candidate.model_copy(deep=True) for candidate in state.proposals]
         record.summary = {
             "parent": self._parent(state).minibatch_score,
@@ -395,6 +397,18 @@ class Engine:
             "survivors": [key[:8] for key in state.survivors],
             "selection": self._config.selection,
         }
+
+    def _trimmed_survivor(self, state: EngineState) -> None:
+        """The trimmed baseline is its parent as run on train: it takes that score, and a validation slot the
+        strategies' candidates left free (a slot the plan paid for), unless the parent got nothing right on
+        train (no evidence that trimming leaves a right answer to find)."""
+        parent = self._parent(state)
+        for candidate in state.proposals:
+            if candidate.strategy != BOUND_STRATEGY:
+                continue
+            candidate.minibatch_score = parent.minibatch_score
+            if (parent.minibatch_score or 0.0) > 0 and len(state.survivors) < self._shape(state).survivors:
+                state.survivors.append(candidate.key)
 
     def _score_into(
         self,
@@ -427,13 +441,14 @@ class Engine:
         self,
         state: EngineState,
         record: StepRecord,
+        candidates: list[CandidateState],
         minibatch: list[EngineExample],
         extension: list[EngineExample],
         parent_scores: dict[int, float | None],
     ) -> dict[str, dict[int, float | None]]:
         """Successive halving: everyone on the minibatch, then the better half on more train rows, and so on."""
         scores: dict[str, dict[int, float | None]] = {}
-        active = list(state.proposals)
+        active = list(candidates)
         batch = minibatch
         survivors = self._shape(state).survivors
         while True:
@@ -450,20 +465,21 @@ class Engine:
         self,
         state: EngineState,
         record: StepRecord,
+        candidates: list[CandidateState],
         minibatch: list[EngineExample],
         extension: list[EngineExample],
         parent_scores: dict[int, float | None],
     ) -> dict[str, dict[int, float | None]]:
         """UCB1 bandit: after the minibatch, extra rows go to the candidate with the highest upper bound."""
         scores: dict[str, dict[int, float | None]] = {}
-        for candidate in state.proposals:
+        for candidate in candidates:
             self._score_into(record, scores, candidate, minibatch)
         pull_size = max(1, len(minibatch) // 2)
-        pulls = len(state.proposals)  # extra pulls: one per candidate on average
-        position = dict.fromkeys((candidate.key for candidate in state.proposals), 0)
+        pulls = len(candidates)  # extra pulls: one per candidate on average
+        position = dict.fromkeys((candidate.key for candidate in candidates), 0)
         for _ in range(pulls):
             total = sum(len(values) for values in scores.values())
-            best = max(state.proposals, key=lambda candidate: _upper_bound(scores[candidate.key], total))
+            best = max(candidates, key=lambda candidate: _upper_bound(scores[candidate.key], total))
             start = position[best.key]
             batch = extension[start : start + pull_size]
             if not batch:
