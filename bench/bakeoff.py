@@ -213,7 +213,8 @@ def main() -> None:
 
 
 def _commit() -> str:
-    """The code each result was measured with: the commit, marked "+changes" when the tree differs from it."""
+    """The code each result was measured with: the commit, marked "+changes" when the tree differs from it
+    (results files aside: a run in progress writes them)."""
     import subprocess
 
     def git(*arguments: str) -> str:
@@ -221,7 +222,8 @@ def _commit() -> str:
         return completed.stdout.strip()
 
     head = git("rev-parse", "--short", "HEAD") or "unknown"
-    return head + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)bench/results")
+    return head + ("+changes" if changed else "")
 
 
 def _task_model(base_url: str) -> Any:
