@@ -3,7 +3,7 @@ task's plain instruction, compiled on the shared train / validation rows, then r
 
 Two adapters: DSPy's default (ChatAdapter: field markers like `[[ ## output ## ]]` in chat messages) and a
 completion-style adapter that writes the instruction and `Input:` / `Output:` blocks as one text, sends it to the
-server's text-completion route to be continued (as PromptOpt's completion layout is) and reads the first non-empty line
+server's text-completion route to be continued (as PromptOpt's completion layout is) and reads the first line
 back: the layout a small model follows best (DSPy's best case on this model)."""
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ OPTIMIZERS = ("bootstrap_rs", "mipro_light", "gepa_light")
 ADAPTERS = ("chat", "completion")
 MAX_TOKENS = 64  # the answers are a word, a number or a label; DSPy's chat format adds its field markers
 REFLECTION_MAX_TOKENS = 1024
-# The completion adapter's block cues (one block per demonstration, then the question).
-INPUT_CUE, OUTPUT_CUE = "Input:", "Output:"
 # DSPy aborts an evaluation after a few unparsable answers by default; a small model gives many, and what a
 # user wants is those scored as wrong (DSPy's failure score, 0), so the limit is lifted.
 MAX_ERRORS = 10**6
@@ -131,10 +129,7 @@ def _text_completion_lm_class() -> type:
                     "prompt": text,
                     "max_tokens": settings.get("max_tokens"),
                     "temperature": settings.get("temperature"),
-                    # The next block ends the answer. Not a blank line (PromptOpt's completion layout stops there):
-                    # on bbh__formal_fallacies this model starts its answer with one, so every answer came back
-                    # empty and DSPy scored 0 on every row. The adapter reads the first non-empty line.
-                    "stop": [f"\n{INPUT_CUE}"],
+                    "stop": ["\n\n"],  # as PromptOpt's completion layout: a blank line ends the answer
                 }
                 response = self._client.post("/v1/completions", json=body)
                 response.raise_for_status()
@@ -210,8 +205,8 @@ def _completion_adapter_class() -> type:
             blocks = [signature.instructions.strip()]
             for demo in demos:
                 if demo.get("input") is not None and demo.get("output") is not None:
-                    blocks.append(f"{INPUT_CUE} {demo['input']}\n{OUTPUT_CUE} {demo['output']}")
-            blocks.append(f"{INPUT_CUE} {inputs['input']}\n{OUTPUT_CUE}")
+                    blocks.append(f"Input: {demo['input']}\nOutput: {demo['output']}")
+            blocks.append(f"Input: {inputs['input']}\nOutput:")
             return [{"role": "user", "content": "\n\n".join(block for block in blocks if block)}]
 
         def parse(self, signature: Any, completion: str) -> dict[str, Any]:
