@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from _support import PROJECT_ROOT, cpu_model, django_setup, machine_header
-from bakeoff_kit.server import CallCounter, counting_proxy, llama_server
+from bakeoff_kit.server import CONTEXT_TOKENS, CallCounter, counting_proxy, llama_server
 from bakeoff_kit.tasks import DEVELOPMENT_TASKS, REPORT_TASKS, task_splits
 
 BASELINES = ("baseline_plain", "baseline_stated")
@@ -176,6 +176,7 @@ def main() -> None:
     with _task_model(args.base_url) as upstream, counting_proxy(upstream, counter) as proxy:
         os.environ["HF_BASE_URL"] = proxy
         os.environ["ALLOW_PRIVATE_BASE_URLS"] = "true"  # the proxy is on 127.0.0.1
+        os.environ["LOCAL_CONTEXT_TOKENS"] = str(CONTEXT_TOKENS)  # promptopt_local: the server's context
         django_setup(data_dir)
         rerun: set[tuple[str, int, str]] = set()  # what this invocation ran, so --again runs each once
         for task in _tasks(args.tasks):
@@ -203,6 +204,7 @@ def main() -> None:
                         traceback.print_exc()
                         continue
                     result["commit"] = commit
+                    result["context_tokens"] = None if args.base_url else CONTEXT_TOKENS  # a given server: its own
                     with args.results.open("a", encoding="utf-8") as out:
                         out.write(json.dumps(result) + "\n")
                     mean = sum(result["test_scores"]) / len(result["test_scores"])

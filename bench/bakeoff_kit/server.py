@@ -17,6 +17,10 @@ import httpx
 SERVER_PORT = 8765
 PROXY_PORT = 8766
 MODEL_ALIAS = "smollm2"
+# SmolLM2-135M's own context limit. A smaller server context fails (HTTP 400) any prompt that does not fit, which
+# on tasks with paragraph inputs is every DSPy program with sixteen demonstrations: the harness, not the
+# optimizer, would decide the row. Rows before 2026-12-01 ran at 2,048 (prompts of their tasks fit).
+CONTEXT_TOKENS = 8192
 STARTUP_SECONDS = 120
 # Headers a proxy must not copy from one hop to the next (RFC 9110 7.6.1), plus the length it recomputes.
 HOP_HEADERS = frozenset(["connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "content-length"])
@@ -45,7 +49,7 @@ def llama_server(model_path: Path, *, port: int = SERVER_PORT, threads: int = 2)
     log = (Path(__file__).resolve().parent.parent / "results" / "llama-server.log").open("ab")
     command = [
         sys.executable, "-m", "llama_cpp.server", "--model", str(model_path), "--host", "127.0.0.1",
-        "--port", str(port), "--n_ctx", "2048", "--n_threads", str(threads), "--model_alias", MODEL_ALIAS,
+        "--port", str(port), "--n_ctx", str(CONTEXT_TOKENS), "--n_threads", str(threads), "--model_alias", MODEL_ALIAS,
     ]  # fmt: skip
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603 - our own command
     base_url = f"http://127.0.0.1:{port}"
