@@ -360,11 +360,12 @@ class Engine:
 
     # 4. Refined inference: candidates on the same minibatch (paired), more examples for the promising ones.
     def _refined_inference(self, state: EngineState, record: StepRecord) -> None:
-        searched = [candidate for candidate in state.proposals if candidate.strategy != BOUND_STRATEGY]
         if not state.proposals:
             record.skipped = True
             record.summary = {"skipped": "no proposals"}
             return
+        searched = [candidate for candidate in state.proposals if candidate.strategy != BOUND_STRATEGY]
+        trimmed = [candidate for candidate in state.proposals if candidate.strategy == BOUND_STRATEGY]
         minibatch = [self._examples[example_id] for example_id in state.minibatch_ids]
         extension = [example for example in self._data.train if example.id not in set(state.minibatch_ids)]
         self._rng(record.iteration, "extension").shuffle(extension)
@@ -389,7 +390,7 @@ class Engine:
             for score, parent_mean, candidate in ranked
             if parent_mean is None or score > parent_mean or (score == parent_mean and score > 0)
         ][: self._shape(state).survivors]
-        self._trimmed_survivor(state)
+        self._trimmed_survivors(state, trimmed)
         record.candidates = [candidate.model_copy(deep=True) for candidate in state.proposals]
         record.summary = {
             "parent": self._parent(state).minibatch_score,
@@ -398,14 +399,12 @@ class Engine:
             "selection": self._config.selection,
         }
 
-    def _trimmed_survivor(self, state: EngineState) -> None:
+    def _trimmed_survivors(self, state: EngineState, trimmed: Sequence[CandidateState]) -> None:
         """The trimmed baseline is its parent as run on train: it takes that score, and a validation slot the
         strategies' candidates left free (a slot the plan paid for), unless the parent got nothing right on
         train (no evidence that trimming leaves a right answer to find)."""
         parent = self._parent(state)
-        for candidate in state.proposals:
-            if candidate.strategy != BOUND_STRATEGY:
-                continue
+        for candidate in trimmed:
             candidate.minibatch_score = parent.minibatch_score
             if (parent.minibatch_score or 0.0) > 0 and len(state.survivors) < self._shape(state).survivors:
                 state.survivors.append(candidate.key)
