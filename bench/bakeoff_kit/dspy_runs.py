@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bakeoff_kit.server import MODEL_ALIAS, CallCounter
+from bakeoff_kit.server import MODEL_ALIAS, OPTIMIZER_PREFIX, CallCounter
 from bakeoff_kit.tasks import Row, TaskSplits, test_score
 
 OPTIMIZERS = ("bootstrap_rs", "mipro_light", "gepa_light")
@@ -41,8 +41,8 @@ def run_dspy(
     else:
         task_lm = TextCompletionLM(base_url, temperature=0.0, max_tokens=MAX_TOKENS)
     # The model that writes instructions (MIPROv2's prompt model, GEPA's reflection model): the same model,
-    # as its own LM object so its calls can be told apart from the task calls.
-    optimizer_lm = _lm(base_url, temperature=1.0, max_tokens=REFLECTION_MAX_TOKENS)
+    # as its own LM object reaching it under the proxy's optimizer prefix, so its calls are counted apart.
+    optimizer_lm = _lm(f"{base_url}{OPTIMIZER_PREFIX}", temperature=1.0, max_tokens=REFLECTION_MAX_TOKENS)
     dspy.configure(
         lm=task_lm,
         adapter=dspy.ChatAdapter() if adapter == "chat" else CompletionAdapter(),
@@ -53,14 +53,14 @@ def run_dspy(
     trainset = [_example(row) for row in splits.train]
     valset = [_example(row) for row in splits.validation]
 
-    started, calls_before = time.monotonic(), counter.calls
+    started, calls_before, optimizer_calls_before = time.monotonic(), counter.calls, counter.optimizer_calls
     failure = ""
     try:
         compiled = _optimizer(optimizer, optimizer_lm).compile(program, trainset=trainset, valset=valset)
     except Exception as error:
         compiled, failure = program, f"{type(error).__name__}: {error}"[:500]
     optimize_calls, optimize_seconds = counter.calls - calls_before, time.monotonic() - started
-    optimizer_model_calls = len(optimizer_lm.history)
+    optimizer_model_calls = counter.optimizer_calls - optimizer_calls_before
 
     calls_before, history_before = counter.calls, len(task_lm.history)
     outputs = [_predict(compiled, row) for row in splits.test]
@@ -70,8 +70,8 @@ def run_dspy(
     # cache): what development tasks are judged by, never the test column.
     validation = [test_score(_predict(compiled, row), row) for row in splits.validation]
     return {
-        # Every call the proxy saw while compiling, less the optimizer model's: the uncached task calls.
-        "optimize_calls": optimize_calls - optimizer_model_calls,
+        # The task calls the proxy saw while compiling (the optimizer model's are counted apart): uncached.
+        "optimize_calls": optimize_calls,
         "optimizer_model_calls": optimizer_model_calls,
         "optimize_seconds": round(optimize_seconds, 1),
         "test_calls": test_calls,

@@ -23,24 +23,40 @@ MODEL_ALIAS = "smollm2"
 CONTEXT_TOKENS = 8192
 STARTUP_SECONDS = 120
 # Headers a proxy must not copy from one hop to the next (RFC 9110 7.6.1), plus the length it recomputes.
+# The path prefix under which the proxy serves the same model to an optimizer's own LM, so its calls are counted
+# apart where they arrive. (Counting them by the client's history instead is wrong: DSPy records its cache hits
+# there too, and subtracting those from the proxy's total undercounted the task calls.)
+OPTIMIZER_PREFIX = "/optimizer"
 HOP_HEADERS = frozenset(["connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "content-length"])
 
 
 class CallCounter:
-    """Model calls seen by the proxy (POSTs to a completions endpoint), safe to read from any thread."""
+    """Model calls seen by the proxy (POSTs to a completions endpoint), task calls and optimizer-model calls
+    apart, safe to read from any thread."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._calls = 0
+        self._optimizer_calls = 0
 
-    def add(self) -> None:
+    def add(self, *, optimizer: bool = False) -> None:
         with self._lock:
-            self._calls += 1
+            if optimizer:
+                self._optimizer_calls += 1
+            else:
+                self._calls += 1
 
     @property
     def calls(self) -> int:
+        """Task calls: every call that did not come through OPTIMIZER_PREFIX."""
         with self._lock:
             return self._calls
+
+    @property
+    def optimizer_calls(self) -> int:
+        """Calls of an optimizer's own model (MIPROv2's prompt model, GEPA's reflection model)."""
+        with self._lock:
+            return self._optimizer_calls
 
 
 @contextmanager
@@ -64,7 +80,8 @@ def llama_server(model_path: Path, *, port: int = SERVER_PORT, threads: int = 2)
 
 @contextmanager
 def counting_proxy(upstream: str, counter: CallCounter, *, port: int = PROXY_PORT) -> Iterator[str]:
-    """A proxy to `upstream` on 127.0.0.1 that counts every model call passing through; its base URL."""
+    """A proxy to `upstream` on 127.0.0.1 that counts every model call passing through; its base URL (the same
+    upstream under OPTIMIZER_PREFIX for an optimizer's own model)."""
     client = httpx.Client(base_url=upstream.rstrip("/"), timeout=600)
 
     class Handler(BaseHTTPRequestHandler):
@@ -76,10 +93,12 @@ def counting_proxy(upstream: str, counter: CallCounter, *, port: int = PROXY_POR
 
         def _forward(self, method: str) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            if method == "POST" and self.path.rstrip("/").endswith("completions"):
-                counter.add()
+            optimizer = self.path.startswith(f"{OPTIMIZER_PREFIX}/")
+            path = self.path.removeprefix(OPTIMIZER_PREFIX) if optimizer else self.path
+            if method == "POST" and path.rstrip("/").endswith("completions"):
+                counter.add(optimizer=optimizer)
             headers = {name: value for name, value in self.headers.items() if name.lower() not in HOP_HEADERS}
-            answer = client.request(method, self.path, content=body, headers=headers)
+            answer = client.request(method, path, content=body, headers=headers)
             self.send_response(answer.status_code)
             for name, value in answer.headers.items():
                 if name.lower() not in HOP_HEADERS and name.lower() != "content-encoding":
