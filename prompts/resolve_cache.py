@@ -9,6 +9,7 @@ the commit; a reader that raced the move can keep the old answer for at most TTL
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -25,7 +26,10 @@ def enabled() -> bool:
 
 
 def _key(team_id: int, prompt_slug: str, label: str) -> str:
-    return f"promptopt:resolve:{team_id}:{prompt_slug}:{label}"
+    # The label comes from the query string as the client sent it (any length, control characters, non-ASCII):
+    # its digest keeps the key short and of safe characters whatever was asked, before it is known to exist.
+    digest = hashlib.sha256(label.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"promptopt:resolve:{team_id}:{prompt_slug}:{digest}"
 
 
 def resolved_get(*, team_id: int, prompt_slug: str, label: str) -> dict[str, Any] | None:

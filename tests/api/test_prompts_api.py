@@ -207,3 +207,15 @@ def test_resolve_is_served_from_the_shared_cache_until_the_label_moves(editing, 
     assert not any("prompts_promptlabel" in query["sql"] for query in cached_queries)
     assert moved.json()["version"]["number"] == 2 and moved["ETag"] != first["ETag"]
     assert deleted.status_code == 404
+
+
+def test_resolve_with_any_label_text_answers_4xx_with_the_shared_cache_on(editing, monkeypatch):
+    # Found by the schema fuzzer: a label with control characters made the cache key invalid (a 500).
+    monkeypatch.setattr("prompts.resolve_cache.enabled", lambda: True)
+    editing.post(f"{PROMPTS}/sentiment/versions/", FIRST, format="json")
+    editing.put(f"{PROMPTS}/sentiment/labels/production/", {"version": 1}, format="json")
+
+    for label in ("\x81\U00074f4dd\x19Â\x11 )", "x" * 300, "production "):
+        response = editing.get(f"{PROMPTS}/sentiment/resolve/", {"label": label})
+        assert 400 <= response.status_code < 500, (label, response.status_code)
+    assert editing.get(f"{PROMPTS}/sentiment/resolve/?label=production").status_code == 200
