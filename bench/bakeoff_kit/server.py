@@ -22,11 +22,11 @@ MODEL_ALIAS = "smollm2"
 # optimizer, would decide the row. Rows before 2026-12-01 ran at 2,048 (prompts of their tasks fit).
 CONTEXT_TOKENS = 8192
 STARTUP_SECONDS = 120
-# Headers a proxy must not copy from one hop to the next (RFC 9110 7.6.1), plus the length it recomputes.
 # The path prefix under which the proxy serves the same model to an optimizer's own LM, so its calls are counted
 # apart where they arrive. (Counting them by the client's history instead is wrong: DSPy records its cache hits
 # there too, and subtracting those from the proxy's total undercounted the task calls.)
 OPTIMIZER_PREFIX = "/optimizer"
+# Headers a proxy must not copy from one hop to the next (RFC 9110 7.6.1), plus the length it recomputes.
 HOP_HEADERS = frozenset(["connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "content-length"])
 
 
