@@ -1,4 +1,4 @@
-"""Admin pages for teams, memberships and API keys; every write goes through accounts.services."""
+"""Admin pages for teams, memberships, API keys and the audit log; every write goes through accounts.services."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from django.template.response import TemplateResponse
 
 from accounts.admin_scoping import (
     SERVICE_ERRORS,
+    ReadOnlyAdminMixin,
     ReadOnlyInline,
     ServiceAdminMixin,
     ServiceDeleteMixin,
@@ -25,8 +26,9 @@ from accounts.admin_scoping import (
     call_service,
     forget_team_access,
     service_error_message,
+    team_access,
 )
-from accounts.models import ApiKey, ApiKeyScope, Membership, Role, Team
+from accounts.models import ApiKey, ApiKeyScope, AuditEvent, Membership, Role, Team
 from accounts.services import (
     api_key_create,
     api_key_revoke,
@@ -245,3 +247,39 @@ class ApiKeyAdmin(ServiceAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin[ApiK
             else:
                 revoked += 1
         self.message_user(request, f"Revoked {revoked} API key{'' if revoked == 1 else 's'}.", messages.SUCCESS)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin[AuditEvent]):
+    """The audit log, read-only; like the UI's and the API's, only for the team's owners (and superusers)."""
+
+    fields = ("created_at", "team", "actor", "action", "target", "surface", "details")
+    readonly_fields = fields
+    list_display = ("created_at", "team", "actor", "action", "target", "surface")
+    list_filter = ("action", "surface", TeamListFilter)
+    list_select_related = ("team",)
+    search_fields = ("actor", "target")
+    date_hierarchy = "created_at"
+
+    def _owned_team_ids(self, request: HttpRequest) -> set[int]:
+        owned = Membership.objects.filter(user=acting_actor(request).user, role=Role.OWNER, user__is_active=True)
+        return set(owned.values_list("team_id", flat=True))
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[AuditEvent]:
+        events = super().get_queryset(request)
+        if team_access(request).is_superuser:
+            return events
+        return events.filter(team_id__in=self._owned_team_ids(request))
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return super().has_module_permission(request) and (
+            team_access(request).is_superuser or bool(self._owned_team_ids(request))
+        )
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if not super().has_view_permission(request, obj):
+            return False
+        if team_access(request).is_superuser:
+            return True
+        owned = self._owned_team_ids(request)
+        return bool(owned) if obj is None else obj.team_id in owned

@@ -1,4 +1,4 @@
-"""API for teams, their members and their API keys, and the JWT token endpoints."""
+"""API for teams, their members, their API keys and their audit log, and the JWT token endpoints."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework_simplejwt import views as jwt_views
 
 from accounts.actors import ensure_owner
-from accounts.models import ApiKey, ApiKeyScope, Membership, Role, Team
+from accounts.models import ApiKey, ApiKeyScope, AuditAction, AuditEvent, Membership, Role, Team
 from accounts.services import (
     api_key_create,
     api_key_revoke,
@@ -27,6 +27,7 @@ from accounts.services import (
 from promptopt.api.exceptions import sign_in_locked
 from promptopt.api.viewsets import TeamScopedViewSet, validated_body
 from promptopt.errors import NotFoundError
+from promptopt.surface import Surface
 
 # --- teams ---------------------------------------------------------------------------------------------
 
@@ -199,6 +200,49 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScoped
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         api_key_revoke(api_key=self.get_object(), actor=self.actor)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- audit log -----------------------------------------------------------------------------------------
+
+
+class AuditEventOut(serializers.ModelSerializer[AuditEvent]):
+    class Meta:
+        model = AuditEvent
+        fields = ("id", "created_at", "action", "surface", "actor", "target", "details")
+        read_only_fields = fields
+
+
+class AuditEventViewSet(mixins.ListModelMixin, TeamScopedViewSet):
+    """The team's audit log, newest first: label moves, versions, API keys, runs started and cancelled,
+    membership changes; who did it, when, and through which surface. Owners only."""
+
+    scoped_model = AuditEvent
+    serializer_class = AuditEventOut
+    ordering_fields = ("created_at",)
+    ordering = ("-created_at", "-id")
+    search_fields = ("actor", "target")
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        ensure_owner(self.actor, self.team)  # the log names every member's actions: owners only (403)
+
+    def narrow(self, rows: QuerySet[Any]) -> QuerySet[Any]:
+        action = self.choice_param("action", AuditAction.values)
+        surface = self.choice_param("surface", Surface.values)
+        if action is not None:
+            rows = rows.filter(action=action)
+        if surface is not None:
+            rows = rows.filter(surface=surface)
+        return rows
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("action", str, enum=AuditAction.values, description="Only this kind of change."),
+            OpenApiParameter("surface", str, enum=Surface.values, description="Only changes made through it."),
+        ]
+    )
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
 
 
 # --- tokens --------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Teams, memberships with roles, and team-scoped API keys."""
+"""Teams, memberships with roles, team-scoped API keys, and the team's audit log."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+
+from promptopt.surface import Surface
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -118,3 +120,48 @@ class ApiKey(models.Model):
     @property
     def can_write(self) -> bool:
         return self.scope == ApiKeyScope.WRITE
+
+
+class AuditAction(models.TextChoices):
+    LABEL_MOVE = "label.move", "Label moved"
+    LABEL_DELETE = "label.delete", "Label removed"
+    VERSION_CREATE = "version.create", "Version created"
+    API_KEY_CREATE = "api_key.create", "API key created"
+    API_KEY_REVOKE = "api_key.revoke", "API key revoked"
+    RUN_START = "run.start", "Run started"
+    RUN_CANCEL = "run.cancel", "Run cancelled"
+    MEMBERSHIP_SET = "membership.set", "Member added or role changed"
+    MEMBERSHIP_REMOVE = "membership.remove", "Member removed"
+
+
+class AuditEvent(models.Model):
+    """One change worth answering "who did this?" for: who, what, when and through which surface.
+
+    Written in the same transaction as the change it records (both or neither), never updated. The actor's
+    name is kept as text too, so the line still reads right after the user or key is deleted.
+    """
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="audit_events")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    action = models.CharField(max_length=32, choices=AuditAction.choices)
+    surface = models.CharField(max_length=16, choices=Surface.choices)
+    actor = models.CharField(max_length=200, help_text="Who acted, as shown when it happened.")
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    target = models.CharField(max_length=300, help_text="What changed, e.g. “sentiment: production → v3”.")
+    details = models.JSONField(default=dict, blank=True)
+
+    TEAM_PATHS = ("team",)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["team", "-created_at"], name="audit_event_team_recent")]
+        constraints = [
+            models.CheckConstraint(condition=Q(action__in=AuditAction.values), name="audit_event_action_valid"),
+            models.CheckConstraint(condition=Q(surface__in=Surface.values), name="audit_event_surface_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor} {self.get_action_display()}: {self.target}"

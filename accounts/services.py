@@ -12,7 +12,8 @@ from django.utils.text import slugify
 
 from accounts import keys
 from accounts.actors import Actor, ensure_can_write, ensure_owner
-from accounts.models import ApiKey, ApiKeyScope, Membership, Role, Team
+from accounts.audit import audit_record
+from accounts.models import ApiKey, ApiKeyScope, AuditAction, Membership, Role, Team
 from promptopt.errors import ConflictError, PermissionDeniedError
 
 # last_used_at is for humans ("is this key still used?"); writing it on every request would be waste.
@@ -53,6 +54,7 @@ def team_create(*, name: str, slug: str | None = None, actor: Actor, owner: User
         membership = Membership(team=team, user=owner, role=Role.OWNER)
         membership.full_clean()
         membership.save()
+        _audit_membership(membership, previous_role=None, actor=actor)
     return team
 
 
@@ -83,12 +85,27 @@ def membership_set(*, team: Team, user: User, role: Role, actor: Actor) -> Membe
     owners = sum(1 for m in existing if m.role == Role.OWNER)
     if current is not None and current.role == Role.OWNER and role != Role.OWNER and owners == 1:
         raise ConflictError(f"{user} is the last owner of {team.slug!r}; make someone else owner first")
+    previous_role = current.role if current is not None else None
     if current is None:
         current = Membership(team=team, user=user, role=role)
     current.role = role
     current.full_clean()
     current.save()
+    if previous_role != role:
+        _audit_membership(current, previous_role=previous_role, actor=actor)
     return current
+
+
+def _audit_membership(membership: Membership, *, previous_role: str | None, actor: Actor) -> None:
+    username = membership.user.get_username()
+    change = f"{previous_role} → {membership.role}" if previous_role else f"added as {membership.role}"
+    audit_record(
+        team=membership.team,
+        action=AuditAction.MEMBERSHIP_SET,
+        actor=actor,
+        target=f"{username}: {change}",
+        details={"username": username, "role": membership.role, "previous_role": previous_role},
+    )
 
 
 @transaction.atomic
@@ -103,6 +120,13 @@ def membership_remove(*, team: Team, user: User, actor: Actor) -> None:
     if current.role == Role.OWNER and sum(1 for m in memberships if m.role == Role.OWNER) == 1:
         raise ConflictError(f"{user} is the last owner of {team.slug!r}; make someone else owner first")
     current.delete()
+    audit_record(
+        team=team,
+        action=AuditAction.MEMBERSHIP_REMOVE,
+        actor=actor,
+        target=f"{user.get_username()} (was {current.role})",
+        details={"username": user.get_username(), "previous_role": current.role},
+    )
 
 
 @dataclass(frozen=True)
@@ -128,6 +152,13 @@ def api_key_create(*, team: Team, name: str, scope: ApiKeyScope = ApiKeyScope.RE
     )
     api_key.full_clean()
     api_key.save()
+    audit_record(
+        team=team,
+        action=AuditAction.API_KEY_CREATE,
+        actor=actor,
+        target=f"{api_key.name} ({api_key.prefix}…, {api_key.scope})",
+        details={"prefix": api_key.prefix, "name": api_key.name, "scope": api_key.scope},
+    )
     return IssuedApiKey(api_key=api_key, raw_key=generated.raw_key)
 
 
@@ -143,6 +174,13 @@ def api_key_revoke(*, api_key: ApiKey, actor: Actor) -> ApiKey:
     api_key.revoked_at = timezone.now()
     api_key.revoked_by = actor.audit_user
     api_key.save(update_fields=["revoked_at", "revoked_by"])
+    audit_record(
+        team=api_key.team,
+        action=AuditAction.API_KEY_REVOKE,
+        actor=actor,
+        target=f"{api_key.name} ({api_key.prefix}…)",
+        details={"prefix": api_key.prefix, "name": api_key.name},
+    )
     return api_key
 
 

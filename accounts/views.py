@@ -1,4 +1,5 @@
-"""Web UI pages for people and their teams: sign in and out, password change, the team landing, API keys."""
+"""Web UI pages for people and their teams: sign in and out, password change, the team landing, API keys, the
+audit log."""
 
 from __future__ import annotations
 
@@ -8,17 +9,19 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse, reverse_lazy
 from django.views.decorators.http import require_POST
 
 from accounts.actors import Actor
-from accounts.models import ApiKeyScope
+from accounts.audit import audit_event_list
+from accounts.models import ApiKeyScope, AuditAction
 from accounts.selectors import api_key_list, team_list_visible_to
 from accounts.services import api_key_create, api_key_revoke
 from promptopt.errors import PromptOptError
-from promptopt.ui import TeamRequest, add_service_error, page, team_page
+from promptopt.surface import Surface
+from promptopt.ui import TeamRequest, add_service_error, page, paginate, team_page
 
 
 class SignInView(auth_views.LoginView):
@@ -91,3 +94,26 @@ def api_key_revoke_view(request: TeamRequest, prefix: str) -> HttpResponse:
         else:
             messages.success(request, f"Key {key.name} ({key.prefix}…) is revoked; it no longer works.")
     return HttpResponseRedirect(reverse("ui:api_keys", args=[request.team.slug]))
+
+
+@team_page
+def audit_log(request: TeamRequest) -> HttpResponse:
+    """Who changed what, when and from where, newest first; owners only. Filters: kind of change, surface."""
+    try:
+        events = audit_event_list(actor=request.actor, team=request.team)
+    except PromptOptError as error:
+        raise PermissionDenied(str(error)) from None
+    action = request.GET.get("action") if request.GET.get("action") in AuditAction.values else None
+    surface = request.GET.get("surface") if request.GET.get("surface") in Surface.values else None
+    if action:
+        events = events.filter(action=action)
+    if surface:
+        events = events.filter(surface=surface)
+    context = {
+        "events": paginate(request, events),
+        "actions": AuditAction.choices,
+        "surfaces": Surface.choices,
+        "action": action,
+        "surface": surface,
+    }
+    return page(request, "ui/audit_log.html", context)

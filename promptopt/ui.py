@@ -2,7 +2,7 @@
 
 Every UI page lives under `/t/<team>/`; the team is looked up in the signed-in person's tenant scope (the
 same as the API's and the admin's), so another team's page is a 404 and a viewer's pages carry no write
-controls (`can_write` in every template).
+controls (`can_write` in every template; `is_owner` for the owners' pages).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ class TeamRequest(HttpRequest):
     actor: Actor
     team: Team
     can_write: bool
+    is_owner: bool
 
 
 def _signed_out_htmx(request: HttpRequest) -> HttpResponse | None:
@@ -69,6 +70,7 @@ def team_page(view: View) -> View:
         request.actor = actor  # type: ignore[attr-defined]
         request.team = found  # type: ignore[attr-defined]
         request.can_write = actor.can_write(found)  # type: ignore[attr-defined]
+        request.is_owner = actor.is_owner_of(found)  # type: ignore[attr-defined]
         try:
             return view(request, *args, **kwargs)
         except NotFoundError as error:
@@ -97,6 +99,7 @@ def ui_frame(request: HttpRequest) -> dict[str, Any]:
         "team": getattr(request, "team", None),
         "teams": team_list_visible_to(actor=actor).order_by("name"),
         "can_write": getattr(request, "can_write", False),
+        "is_owner": getattr(request, "is_owner", False),
     }
 
 

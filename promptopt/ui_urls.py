@@ -40,6 +40,7 @@ team_pages = [
     path("compare/", compare.compare, name="compare"),
     path("api-keys/", accounts.api_keys, name="api_keys"),
     path("api-keys/<str:prefix>/revoke/", accounts.api_key_revoke_view, name="api_key_revoke"),
+    path("audit/", accounts.audit_log, name="audit_log"),
 ]
 
 urlpatterns = [

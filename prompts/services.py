@@ -15,7 +15,8 @@ from django.db.models import Max
 from django.utils.text import slugify
 
 from accounts.actors import Actor, ensure_can_write
-from accounts.models import Team
+from accounts.audit import audit_record
+from accounts.models import AuditAction, Team
 from promptopt.errors import ConflictError, InvalidInputError
 from promptopt.input_limits import MAX_NAME_CHARS, MAX_TEXT_CHARS, check_seed, text_problem
 from prompts.content import PromptContent
@@ -199,6 +200,18 @@ def version_create(
         raise ValidationError(f"nothing changed: this content is identical to version {duplicate.number}")
     version.full_clean(exclude=["content_hash"])
     version.save()
+    audit_record(
+        team=prompt.team,
+        action=AuditAction.VERSION_CREATE,
+        actor=actor,
+        target=f"{prompt.slug} v{version.number}",
+        details={
+            "prompt": prompt.slug,
+            "version": version.number,
+            "parent": parent.number if parent is not None else None,
+            "source": version.source,
+        },
+    )
     return version
 
 
@@ -251,6 +264,19 @@ def label_move(
         moved_by=actor.audit_user,
         moved_by_api_key=actor.audit_api_key,
     )
+    audit_record(
+        team=prompt.team,
+        action=AuditAction.LABEL_MOVE,
+        actor=actor,
+        target=f"{prompt.slug}: {name} → v{version.number}"
+        + (f" (was v{previous.number})" if previous is not None else ""),
+        details={
+            "prompt": prompt.slug,
+            "label": name,
+            "version": version.number,
+            "previous_version": previous.number if previous is not None else None,
+        },
+    )
     return label
 
 
@@ -283,6 +309,13 @@ def label_delete(*, label: PromptLabel, actor: Actor) -> None:
         to_version=None,
         moved_by=actor.audit_user,
         moved_by_api_key=actor.audit_api_key,
+    )
+    audit_record(
+        team=label.prompt.team,
+        action=AuditAction.LABEL_DELETE,
+        actor=actor,
+        target=f"{label.prompt.slug}: {label.name} (was v{label.version.number})",
+        details={"prompt": label.prompt.slug, "label": label.name, "previous_version": label.version.number},
     )
     label.delete()
 

@@ -10,7 +10,8 @@ from django.db.models import Count
 from django.utils import timezone
 
 from accounts.actors import Actor, ensure_can_write
-from accounts.models import Team
+from accounts.audit import audit_record
+from accounts.models import AuditAction, Team
 from promptopt.errors import ConflictError, InvalidInputError
 from prompts.content import PromptContent
 from prompts.models import DatasetVersion, Example, PromptVersion
@@ -54,7 +55,16 @@ def _job_cancel(job: Job, *, actor: Actor) -> Job:
 
 @transaction.atomic
 def run_cancel(*, run: OptimizationRun, actor: Actor) -> OptimizationRun:
-    return _job_cancel(run, actor=actor)
+    was_queued = run.status == JobStatus.QUEUED
+    run = _job_cancel(run, actor=actor)
+    audit_record(
+        team=run.team,
+        action=AuditAction.RUN_CANCEL,
+        actor=actor,
+        target=f"run {run.pk} ({run.prompt.slug})",
+        details={"run": run.pk, "status": run.status, "was_queued": was_queued},
+    )
+    return run
 
 
 def run_abandon(*, run: OptimizationRun, reason: str) -> bool:
@@ -263,6 +273,23 @@ def run_create(
     run.full_clean()
     with transaction.atomic(durable=True):
         run.save()
+        audit_record(
+            team=team,
+            action=AuditAction.RUN_START,
+            actor=actor,
+            target=(
+                f"run {run.pk}: {version.prompt.slug} v{version.number} "
+                f"on {dataset_version.dataset.slug} v{dataset_version.number}"
+            ),
+            details={
+                "run": run.pk,
+                "prompt": version.prompt.slug,
+                "version": version.number,
+                "dataset": dataset_version.dataset.slug,
+                "dataset_version": dataset_version.number,
+                "max_calls": plan.config.budget.max_calls,
+            },
+        )
         if enqueue:
             transaction.on_commit(lambda: _enqueue_run(run.pk))
     return run

@@ -8,6 +8,7 @@ from rest_framework.routers import SimpleRouter
 
 from accounts.api import (
     ApiKeyViewSet,
+    AuditEventViewSet,
     MemberViewSet,
     TeamViewSet,
     TokenLogoutView,
@@ -34,6 +35,7 @@ router = SimpleRouter()
 router.register(r"teams", TeamViewSet, basename="team")
 router.register(TEAM + r"/members", MemberViewSet, basename="member")
 router.register(TEAM + r"/api-keys", ApiKeyViewSet, basename="api-key")
+router.register(TEAM + r"/audit-events", AuditEventViewSet, basename="audit-event")
 router.register(TEAM + r"/prompts", PromptViewSet, basename="prompt")
 router.register(PROMPT + r"/versions", VersionViewSet, basename="version")
 router.register(PROMPT + r"/labels", LabelViewSet, basename="label")

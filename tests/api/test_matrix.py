@@ -58,6 +58,8 @@ ROUTES = [
     Route("get", "teams/acme/api-keys/{key}/", "read", 200),
     Route("post", "teams/acme/api-keys/", "person", 201, {"name": "deploy"}),
     Route("delete", "teams/acme/api-keys/{key}/", "person", 204),
+    Route("get", "teams/acme/audit-events/", "owner", 200),
+    Route("get", "teams/acme/audit-events/?action=label.move&surface=command", "owner", 200),
     Route("get", "teams/acme/prompts/", "read", 200),
     Route("post", "teams/acme/prompts/", "write", 201, {"name": "Other", "first_version": {"template": "{{text}}"}}),
     Route("get", f"{P}/", "read", 200),
