@@ -39,6 +39,8 @@ class EnvSettings(BaseSettings):
 
     DEBUG: bool = False
     HTTPS: bool = Field(default=False, description="Served over HTTPS (e.g. behind a TLS proxy): secure cookies")
+    HSTS_INCLUDE_SUBDOMAINS: bool = Field(default=True, description="With HTTPS: HSTS covers subdomains too")
+    HSTS_PRELOAD: bool = Field(default=True, description="With HTTPS: HSTS allows the browsers' preload list")
     SECRET_KEY: SecretStr | None = Field(default=None, description="Django signing key; generated if unset")
     JWT_SIGNING_KEY: SecretStr | None = Field(default=None, description="API token signing key")
     API_KEY_PEPPER: SecretStr | None = Field(default=None, description="Mixed into API key hashes")

@@ -171,6 +171,8 @@ STORAGES = {
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Links to other sites carry no path or query (which may hold ids); same-site requests keep the full referrer.
+SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 # Content security policy (django-csp): scripts, styles and everything else only from this site, no inline
 # code, no framing, forms post only here. Templates therefore keep scripts and styles in static files.
@@ -195,6 +197,10 @@ if ENV.HTTPS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = True
     SECURE_HSTS_SECONDS = 60 * 60 * 24 * 30
+    # On by default (`check --deploy` asks for both): PromptOpt usually has a host name of its own, so its
+    # subdomains are its own too; preload only allows listing, which the operator still has to request.
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = ENV.HSTS_INCLUDE_SUBDOMAINS
+    SECURE_HSTS_PRELOAD = ENV.HSTS_PRELOAD
 
 # --- REST API (/api/v1/): API keys for machines, JWT and the session (with CSRF) for people; every request
 # needs an actor, lists are paginated, and rate limits are counted by django-ratelimit in the shared cache.

@@ -50,6 +50,22 @@ def test_a_token_for_another_audience_or_issuer_is_refused(person):
         assert client.get(f"{API}/teams/").status_code == 401
 
 
+def test_an_unsigned_or_wrongly_signed_token_is_refused(person):
+    good = AccessToken(obtain("pat", PASSWORD).json()["access"])
+    payload = dict(good.payload)
+    unsigned = jwt.encode(payload, key=None, algorithm="none")  # "alg": "none", no signature at all
+    other_key = jwt.encode(payload, "another key that is long enough for HS256", algorithm="HS256")
+    other_algorithm = jwt.encode(payload, settings.SIMPLE_JWT["SIGNING_KEY"], algorithm="HS512")
+
+    for forged in (unsigned, other_key, other_algorithm, str(good)[:-2]):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {forged}")
+        assert client.get(f"{API}/teams/").status_code == 401, jwt.get_unverified_header(forged)
+    control = APIClient()
+    control.credentials(HTTP_AUTHORIZATION=f"Bearer {good}")
+    assert control.get(f"{API}/teams/").status_code == 200
+
+
 def test_refresh_rotates_and_logout_blacklists(person):
     refresh = obtain("pat", PASSWORD).json()["refresh"]
     client = APIClient()
