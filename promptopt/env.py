@@ -67,6 +67,8 @@ class EnvSettings(BaseSettings):
     API_RATE_WRITE: str = Field(default="240/m", pattern=RATE_PATTERN)
     API_RATE_RUNS: str = Field(default="30/m", pattern=RATE_PATTERN)
     API_RATE_TOKENS: str = Field(default="30/m", pattern=RATE_PATTERN)
+    # Prometheus scrapes /metrics with `Authorization: Bearer <METRICS_TOKEN>`; unset, /metrics does not exist.
+    METRICS_TOKEN: SecretStr | None = Field(default=None, min_length=16)
 
     # Model providers. The embedded local model needs nothing; the others are configured here.
     LOCAL_MODEL_PATH: Path | None = Field(default=None, description="Another GGUF file instead of SmolLM2")

@@ -225,6 +225,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "promptopt.api.exceptions.problem_details_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+METRICS_TOKEN = ENV.METRICS_TOKEN.get_secret_value() if ENV.METRICS_TOKEN is not None else None
 API_RATE_LIMITS = {
     "read": ENV.API_RATE_READ,
     "write": ENV.API_RATE_WRITE,

@@ -1,9 +1,9 @@
-"""Root URL configuration: the versioned API, the admin, the health check and the web UI."""
+"""Root URL configuration: the versioned API, the admin, the health check, the metrics and the web UI."""
 
 from django.contrib import admin
 from django.urls import include, path, re_path
 
-from promptopt.views import api_not_found, health
+from promptopt.views import api_not_found, health, metrics
 
 admin.site.site_header = "PromptOpt administration"
 admin.site.site_title = "PromptOpt"
@@ -16,5 +16,6 @@ urlpatterns = [
     re_path(r"^api/", api_not_found),
     path("admin/", admin.site.urls),
     path("healthz", health, name="health"),
+    path("metrics", metrics, name="metrics"),
     path("", include("promptopt.ui_urls")),
 ]
