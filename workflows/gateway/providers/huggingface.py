@@ -87,6 +87,7 @@ class HuggingFaceProvider:
         self.max_concurrency = max_concurrency
         self._model = model
         self._timeout_seconds = timeout_seconds
+        self._token = token
 
         if base_url is not None:
             self._base_url: str | None = check_base_url(
@@ -257,25 +258,30 @@ class HuggingFaceProvider:
             },
         )
 
+    def _without_token(self, text: str) -> str:
+        # A server's error text is quoted into errors that reach predictions, the API, the UI and the logs; a
+        # misbehaving server (or proxy) may quote the Authorization header back, so the token is cut out here.
+        return text.replace(self._token, "[redacted]") if self._token else text
+
     def _timed_out(self) -> ProviderUnavailableError:
         return ProviderUnavailableError(f"huggingface: {self._where} did not answer within {self._timeout_seconds:g} s")
 
     def _unreachable(self, error: Exception) -> ProviderUnavailableError:
         # Connection refused, DNS failure, connection reset: the server may come back, so it is retryable.
-        return ProviderUnavailableError(f"huggingface: could not reach {self._where}: {error or type(error).__name__}")
+        detail = self._without_token(str(error) or type(error).__name__)
+        return ProviderUnavailableError(f"huggingface: could not reach {self._where}: {detail}")
 
     def _malformed(self, detail: str, *, route: str = "chat completion") -> ProviderUnavailableError:
         # A 2xx whose body is not a completion is a fault on the serving side (a proxy's error page, a truncated
         # body, a server restarting), not something wrong with our request, so it is retryable like a 5xx; a
         # server that is simply not OpenAI-compatible fails the same way every time and exhausts the gateway's
         # retry budget with this message.
-        return ProviderUnavailableError(
-            f"huggingface: {self._where} sent a response that is not a {route}: {_truncated(detail)}"
-        )
+        shown = _truncated(self._without_token(detail))
+        return ProviderUnavailableError(f"huggingface: {self._where} sent a response that is not a {route}: {shown}")
 
     def _status_error(self, response: httpx2.Response) -> ProviderError:
         status = response.status_code
-        message = f"huggingface: {self._where} answered {status}: {_server_message(response)}"
+        message = f"huggingface: {self._where} answered {status}: {self._without_token(_server_message(response))}"
         if status in (408, 429) or status >= 500:
             retry_after = retry_after_seconds(response.headers.get("Retry-After"))
             if retry_after is None:
