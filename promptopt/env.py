@@ -201,7 +201,17 @@ def describe_validation_error(error: ValidationError) -> str:
 
 
 def load_env_settings(**overrides: object) -> EnvSettings:
-    """Read the environment, turning pydantic's error into one readable message per bad variable."""
+    """Read the environment, turning pydantic's error into one readable message per bad variable.
+
+    With SECRETS_DIR set (Docker or Kubernetes secrets, e.g. /run/secrets), a file there named like a variable
+    (`HF_TOKEN`, `SECRET_KEY`, …) supplies its value, so credentials need not sit in the process environment;
+    a variable that is set wins over its file.
+    """
+    secrets_dir = os.environ.get("SECRETS_DIR")
+    if secrets_dir and "_secrets_dir" not in overrides:
+        if not Path(secrets_dir).is_dir():
+            raise ConfigurationError(f"PromptOpt cannot start: SECRETS_DIR {secrets_dir} is not a folder.")
+        overrides["_secrets_dir"] = secrets_dir
     try:
         return EnvSettings(**overrides)  # type: ignore[arg-type]
     except ValidationError as error:

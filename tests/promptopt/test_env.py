@@ -117,3 +117,24 @@ def test_it_turns_on_secure_cookies_only_when_served_over_https(monkeypatch):
 
     assert cookie_flags("false") == "False False"
     assert cookie_flags("true") == "True True"
+
+
+def test_it_reads_credentials_from_files_in_secrets_dir(tmp_path: Path, monkeypatch):
+    (tmp_path / "HF_TOKEN").write_text("hf_from_a_file_0123456789\n", encoding="utf-8")
+    (tmp_path / "METRICS_TOKEN").write_text("metrics-token-from-a-file", encoding="utf-8")
+    monkeypatch.setenv("SECRETS_DIR", str(tmp_path))
+    monkeypatch.setenv("METRICS_TOKEN", "metrics-token-from-the-environment")
+
+    env = load()
+
+    assert env.HF_TOKEN is not None and env.HF_TOKEN.get_secret_value() == "hf_from_a_file_0123456789"
+    assert env.METRICS_TOKEN is not None
+    assert env.METRICS_TOKEN.get_secret_value() == "metrics-token-from-the-environment"  # the variable wins
+    assert "hf_from_a_file" not in repr(env)  # secrets print as stars
+
+
+def test_it_refuses_a_secrets_dir_that_is_not_a_folder(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("SECRETS_DIR", str(tmp_path / "missing"))
+
+    with pytest.raises(ConfigurationError, match=r"SECRETS_DIR .* is not a folder"):
+        load()
