@@ -19,10 +19,12 @@ class BudgetConfig(BaseModel):
 
     model_config = STRICT_CONFIG
 
-    max_calls: int | None = Field(default=None, ge=1)
-    max_tokens: int | None = Field(default=None, ge=1)
-    max_cost_usd: float | None = Field(default=None, gt=0)
-    max_seconds: float | None = Field(default=None, gt=0)
+    # Upper bounds far above any real run, so a typo cannot store numbers that JSON clients (53-bit integers)
+    # and the usage counters cannot hold: ten million calls, a trillion tokens, a million dollars, 30 days.
+    max_calls: int | None = Field(default=None, ge=1, le=10_000_000)
+    max_tokens: int | None = Field(default=None, ge=1, le=10**12)
+    max_cost_usd: float | None = Field(default=None, gt=0, le=1_000_000)
+    max_seconds: float | None = Field(default=None, gt=0, le=30 * 24 * 3600)
 
 
 class EvaluationConfig(BaseModel):
