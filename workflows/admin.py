@@ -50,6 +50,8 @@ JOB_FIELDS = (
     "finished_at",
     "calls",
     "cached_calls",
+    "retries",
+    "failed_calls",
     "input_tokens",
     "output_tokens",
     "cost_usd",

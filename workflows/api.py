@@ -68,6 +68,8 @@ def run_progress(run: OptimizationRun) -> RunProgress:
             input_tokens=run.input_tokens,
             output_tokens=run.output_tokens,
             cost_usd=float(run.cost_usd),
+            retries=run.retries,
+            failed_calls=run.failed_calls,
         ),
         budget=RunBudget(
             max_calls=budget.max_calls if budget else None,
@@ -383,6 +385,8 @@ class EvaluationOut(serializers.ModelSerializer[EvaluationRun]):
             "score_ci_high",
             "calls",
             "cached_calls",
+            "retries",
+            "failed_calls",
             "input_tokens",
             "output_tokens",
             "cost_usd",

@@ -99,6 +99,8 @@ def _record_usage(evaluation: EvaluationRun, before: Usage, gateways: list[Gatew
     EvaluationRun.objects.filter(pk=evaluation.pk).update(
         calls=F("calls") + (now.calls - before.calls),
         cached_calls=F("cached_calls") + (now.cached_calls - before.cached_calls),
+        retries=F("retries") + (now.retries - before.retries),
+        failed_calls=F("failed_calls") + (now.failures - before.failures),
         input_tokens=F("input_tokens") + (now.input_tokens - before.input_tokens),
         output_tokens=F("output_tokens") + (now.output_tokens - before.output_tokens),
         cost_usd=F("cost_usd") + Decimal(str(round(now.cost_usd - before.cost_usd, 6))),

@@ -79,6 +79,8 @@ class BackgroundJob(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     calls = models.PositiveIntegerField(default=0, help_text="Provider calls made (not answered by the cache).")
     cached_calls = models.PositiveIntegerField(default=0)
+    retries = models.PositiveIntegerField(default=0, help_text="Provider faults absorbed by retrying the call.")
+    failed_calls = models.PositiveIntegerField(default=0, help_text="Calls that failed after their retries.")
     input_tokens = models.PositiveBigIntegerField(default=0)
     output_tokens = models.PositiveBigIntegerField(default=0)
     cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))

@@ -94,13 +94,21 @@ class PromptOptCollector(Collector):
         )
         cached = CounterMetricFamily("promptopt_cached_calls", "Calls answered by the call cache.", labels=["source"])
         tokens = CounterMetricFamily("promptopt_tokens", "Tokens sent and received.", labels=["source", "direction"])
+        retries = CounterMetricFamily(
+            "promptopt_retries", "Provider faults absorbed by retrying a call.", labels=["source"]
+        )
         for kind, model in JOB_KINDS.items():
             by_status = dict(model.objects.order_by().values_list("status").annotate(n=Count("id")))
             for status in JobStatus.values:
                 jobs.add_metric([kind, status], by_status.get(status, 0))
             totals = model.objects.aggregate(
-                calls=Sum("calls"), cached=Sum("cached_calls"), sent=Sum("input_tokens"), received=Sum("output_tokens")
+                calls=Sum("calls"),
+                cached=Sum("cached_calls"),
+                retried=Sum("retries"),
+                sent=Sum("input_tokens"),
+                received=Sum("output_tokens"),
             )
+            retries.add_metric([kind], totals["retried"] or 0)
             calls.add_metric([kind], totals["calls"] or 0)
             cached.add_metric([kind], totals["cached"] or 0)
             tokens.add_metric([kind, "input"], totals["sent"] or 0)
@@ -115,7 +123,7 @@ class PromptOptCollector(Collector):
         cached.add_metric(["playground"], playground["cached"] or 0)
         tokens.add_metric(["playground", "input"], playground["sent"] or 0)
         tokens.add_metric(["playground", "output"], playground["received"] or 0)
-        yield from (jobs, calls, cached, tokens)
+        yield from (jobs, calls, cached, tokens, retries)
 
         failed = CounterMetricFamily(
             "promptopt_failed_calls", "Calls that failed after their retries (no output).", labels=["source"]

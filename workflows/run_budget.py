@@ -67,4 +67,6 @@ class UsageMeter:
             output_tokens=base.output_tokens + spent.output_tokens,
             cost_usd=base.cost_usd + spent.cost_usd,
             seconds=base.seconds + (time.monotonic() - self._started),
+            retries=base.retries + spent.retries,
+            failed_calls=base.failed_calls + spent.failures,
         )

@@ -103,6 +103,8 @@ class ReportUsage(_Out):
     output_tokens: int
     cost_usd: float
     seconds: float = 0.0
+    retries: int = Field(default=0, description="Provider faults (429, 5xx, timeouts) absorbed by retrying.")
+    failed_calls: int = Field(default=0, description="Calls that failed after their retries.")
     wall_seconds: float
 
 
@@ -147,6 +149,8 @@ class RunUsage(_Out):
     input_tokens: int
     output_tokens: int
     cost_usd: float
+    retries: int = Field(default=0, description="Provider faults (429, 5xx, timeouts) absorbed by retrying.")
+    failed_calls: int = Field(default=0, description="Calls that failed after their retries.")
 
 
 class RunBudget(_Out):

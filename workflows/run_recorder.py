@@ -88,6 +88,8 @@ class RunRecorder:
                 progress=min(0.95, done / self._total_steps),
                 calls=usage.calls,
                 cached_calls=usage.cached_calls,
+                retries=usage.retries,
+                failed_calls=usage.failed_calls,
                 input_tokens=usage.input_tokens,
                 output_tokens=usage.output_tokens,
                 cost_usd=Decimal(str(round(usage.cost_usd, 6))),

@@ -167,6 +167,10 @@ def report_text(report: RunReport, *, status: str) -> str:
             f"  planned {report.estimate.planned_task_calls} task calls (final test included), spent "
             f"{usage.calls + usage.cached_calls} (cached included)"
         )
+    if usage.retries or usage.failed_calls:
+        lines.append(
+            f"  provider faults: {usage.retries} absorbed by retrying, {usage.failed_calls} calls failed after retries"
+        )
     lines.append(
         f"  calls: {usage.calls} to the provider, {usage.cached_calls} answered from the cache; "
         f"tokens: {usage.input_tokens} in, {usage.output_tokens} out; cost: ${usage.cost_usd:.4f}; "

@@ -303,6 +303,8 @@ def _final_phase(
             progress_message="finished",
             calls=usage.calls,
             cached_calls=usage.cached_calls,
+            retries=usage.retries,
+            failed_calls=usage.failed_calls,
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
             cost_usd=Decimal(str(round(usage.cost_usd, 6))),

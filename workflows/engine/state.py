@@ -66,6 +66,9 @@ class UsageState(BaseModel):
     output_tokens: int = 0
     cost_usd: float = 0.0
     seconds: float = 0.0
+    # Provider faults the gateway absorbed (retries) and calls that failed after them (failed_calls).
+    retries: int = 0
+    failed_calls: int = 0
 
 
 class Acceptance(BaseModel):
