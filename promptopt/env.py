@@ -77,6 +77,11 @@ class EnvSettings(BaseSettings):
     TRANSFORMERS_MODEL_PATH: Path | None = Field(default=None, description="A transformers model folder or GGUF")
     TRANSFORMERS_DEVICE: str = Field(default="cpu", pattern=r"^(cpu|cuda(:\d+)?|mps)$")
     PROVIDER_TIMEOUT_SECONDS: float = Field(default=60.0, gt=0, le=3600)
+    # Retries of a call that failed with 408, 429, 5xx, a timeout or a garbled answer: attempts in all, the
+    # first wait (doubling each time, unless the server sent Retry-After) and the waiting one run may do in all.
+    PROVIDER_RETRY_ATTEMPTS: int = Field(default=4, ge=1, le=20)
+    PROVIDER_RETRY_FIRST_WAIT_SECONDS: float = Field(default=1.0, ge=0, le=60)
+    PROVIDER_RETRY_TOTAL_WAIT_SECONDS: float = Field(default=120.0, ge=0, le=3600)
     HF_TOKEN: SecretStr | None = None
     HF_MODEL: str | None = None
     HF_BASE_URL: str | None = None

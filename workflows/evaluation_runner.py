@@ -27,7 +27,7 @@ from workflows.metric_build import metric_build
 from workflows.metrics import Metric
 from workflows.models import EvaluationRun, JobStatus, Prediction
 from workflows.predictions import prediction_fields
-from workflows.provider_factory import model_prices, provider_build
+from workflows.provider_factory import model_prices, provider_build, retry_policy
 from workflows.stats import mean_with_interval
 
 logger = logging.getLogger("promptopt.evaluation")
@@ -77,7 +77,12 @@ def _gateway_for(
         max_seconds=config.budget.max_seconds,
     )
     return Gateway(
-        provider=provider, cache=TeamCallCache(team=evaluation.team), budget=budget, prices=prices, fresh=config.fresh
+        provider=provider,
+        cache=TeamCallCache(team=evaluation.team),
+        budget=budget,
+        prices=prices,
+        fresh=config.fresh,
+        retry=retry_policy(),
     )
 
 

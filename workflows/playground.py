@@ -20,7 +20,7 @@ from workflows.gateway.budget import Budget
 from workflows.gateway.gateway import Gateway
 from workflows.gateway.types import GenerationRequest
 from workflows.models import PlaygroundCall
-from workflows.provider_factory import model_prices, provider_build
+from workflows.provider_factory import model_prices, provider_build, retry_policy
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,7 @@ def playground_run(
         cache=TeamCallCache(team=version.prompt.team),
         budget=Budget(max_calls=1),
         prices=model_prices(),
+        retry=retry_policy(),
     )
     request = GenerationRequest(
         prompt=rendered, temperature=version.temperature, max_tokens=version.max_tokens, stop=tuple(version.stop)

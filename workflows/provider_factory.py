@@ -10,11 +10,23 @@ from workflows.engine.config import RunConfig
 from workflows.engine.strategies.vertex import VertexSettings
 from workflows.gateway.budget import ModelPrice
 from workflows.gateway.providers.base import Provider, ProviderConfigError
+from workflows.gateway.retry import RetryPolicy
 
 
 def model_prices() -> dict[str, ModelPrice]:
     """Prices per million tokens by model name, from settings (models without one count as free)."""
     return {name: ModelPrice(*price) for name, price in settings.MODEL_PRICES_PER_MILLION_TOKENS.items()}
+
+
+def retry_policy() -> RetryPolicy:
+    """How every gateway retries a provider's transient faults, from settings."""
+    first_wait = settings.PROVIDER_RETRY_FIRST_WAIT_SECONDS
+    return RetryPolicy(
+        max_attempts=settings.PROVIDER_RETRY_ATTEMPTS,
+        initial_wait_seconds=first_wait,
+        jitter_seconds=first_wait,
+        max_total_wait_seconds=settings.PROVIDER_RETRY_TOTAL_WAIT_SECONDS,
+    )
 
 
 def task_model_for(version: PromptVersion, config: RunConfig) -> tuple[str, str]:

@@ -30,7 +30,7 @@ from workflows.engine.output_bound import OutputBound, output_bound, within_boun
 from workflows.engine.plan import search_plan
 from workflows.engine.scoring import Scorer, SearchCancelled
 from workflows.engine.shorter import winner_choice
-from workflows.engine.state import STEP_ORDER, CandidateState, EngineState, StepName
+from workflows.engine.state import STEP_ORDER, CandidateState, EngineState, StepName, UsageState
 from workflows.engine.strategies.registry import strategies_build
 from workflows.gateway.budget import BudgetLedger
 from workflows.gateway.gateway import Gateway
@@ -48,7 +48,7 @@ from workflows.models import (
     StepStatus,
 )
 from workflows.predictions import prediction_fields
-from workflows.provider_factory import model_prices, provider_build, task_model_for, vertex_settings
+from workflows.provider_factory import model_prices, provider_build, retry_policy, task_model_for, vertex_settings
 from workflows.run_budget import UsageMeter, final_budget, search_budget
 from workflows.run_data import held_out_examples_load, search_data_load
 from workflows.run_lineage import lineage_save
@@ -81,7 +81,14 @@ def _models_build(run: OptimizationRun, config: RunConfig, ledger: BudgetLedger,
     known_prices = model_prices()
 
     def gateway(provider: Provider) -> Gateway:
-        return Gateway(provider=provider, cache=cache, prices=known_prices, fresh=config.fresh, ledger=ledger)
+        return Gateway(
+            provider=provider,
+            cache=cache,
+            prices=known_prices,
+            fresh=config.fresh,
+            ledger=ledger,
+            retry=retry_policy(),
+        )
 
     task_gateway = gateway(task_provider)
     optimizer_gateway = None
@@ -207,7 +214,31 @@ def _execute(run: OptimizationRun, heartbeat: LeaseHeartbeat, progress: RunProgr
             provider_scores_choices=scores_choices(task_provider),
         )
         state = engine.search(state)
+    _fail_if_the_provider_never_answered(run, meter())
     _final_phase(run, config, state, meter, models, heartbeat, progress, provider_name, model_name, bound)
+
+
+class ProviderDownError(PromptOptError):
+    """Every call of the search failed: there is nothing to compare, so the run fails instead of "succeeding"
+    with a winner chosen among prompts that were never answered."""
+
+
+def _fail_if_the_provider_never_answered(run: OptimizationRun, usage: UsageState) -> None:
+    answered = usage.calls + usage.cached_calls - usage.failed_calls
+    if usage.failed_calls == 0 or answered > 0:
+        return
+    last_error = (
+        Prediction.objects.filter(step__iteration__run=run)
+        .exclude(error="")
+        .order_by("-id")
+        .values_list("error", flat=True)
+        .first()
+    )
+    raise ProviderDownError(
+        f"every call to the task model failed ({usage.failed_calls} calls after {usage.retries} retries), so "
+        f"nothing could be compared; the last error: {last_error or 'unknown'}. Completed steps are kept: "
+        "retry the run once the provider answers."
+    )
 
 
 def _final_phase(
@@ -234,6 +265,7 @@ def _final_phase(
         prices=model_prices(),
         fresh=config.fresh,
         ledger=ledger,
+        retry=retry_policy(),
     )
     choice = winner_choice(state, confidence=config.confidence, seed=config.seed)
     chosen = choice.winner(config.prefer)
