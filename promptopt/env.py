@@ -73,7 +73,8 @@ class EnvSettings(BaseSettings):
     # Model providers. The embedded local model needs nothing; the others are configured here.
     LOCAL_MODEL_PATH: Path | None = Field(default=None, description="Another GGUF file instead of SmolLM2")
     LOCAL_CONTEXT_TOKENS: int = Field(default=2048, ge=256, le=131072)
-    LOCAL_THREADS: int = Field(default=2, ge=1, le=256)
+    # Unset: sized to the machine (see default_local_threads).
+    LOCAL_THREADS: int | None = Field(default=None, ge=1, le=256)
     TRANSFORMERS_MODEL_PATH: Path | None = Field(default=None, description="A transformers model folder or GGUF")
     TRANSFORMERS_DEVICE: str = Field(default="cpu", pattern=r"^(cpu|cuda(:\d+)?|mps)$")
     PROVIDER_TIMEOUT_SECONDS: float = Field(default=60.0, gt=0, le=3600)
@@ -203,6 +204,29 @@ def describe_validation_error(error: ValidationError) -> str:
         lines.append(f"  {name}: {item['msg']}")
     lines.append("See .env.example for every variable and its format.")
     return "\n".join(lines)
+
+
+# The embedded model is small (135M parameters): past a few threads, llama.cpp mostly adds synchronisation.
+MAX_DEFAULT_LOCAL_THREADS = 4
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (a container's CPU set, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def default_local_threads(*, cores: int, workers: int, in_worker_cluster: bool) -> int:
+    """Threads for the embedded model in one process when LOCAL_THREADS is unset.
+
+    A worker cluster runs `workers` processes that may all call the model at once, so each gets its share of
+    the cores: oversubscribed, their threads wait on each other (three processes on two cores once took 14 s
+    for a call that takes 0.1 s alone). A command or a web process runs one model at a time and gets them all.
+    """
+    share = cores // workers if in_worker_cluster else cores
+    return max(1, min(share, MAX_DEFAULT_LOCAL_THREADS))
 
 
 def load_env_settings(**overrides: object) -> EnvSettings:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import timedelta
 from typing import Any
 
@@ -9,7 +10,7 @@ import dj_database_url
 import django_stubs_ext
 from csp.constants import NONE, SELF
 
-from promptopt.env import BASE_DIR, load_env_settings
+from promptopt.env import BASE_DIR, default_local_threads, load_env_settings, usable_cores
 from promptopt.logs import build_logging_config
 
 # Lets admin and form classes be subscripted for the type checker (ModelAdmin[Prompt]) at run time too.
@@ -276,7 +277,9 @@ UPLOAD_STAGING_DIR = ENV.DATA_DIR / "uploads"
 # Model providers (see workflows/provider_factory.py). Prices are USD per million tokens, for budgets.
 LOCAL_MODEL_PATH = ENV.LOCAL_MODEL_PATH
 LOCAL_CONTEXT_TOKENS = ENV.LOCAL_CONTEXT_TOKENS
-LOCAL_THREADS = ENV.LOCAL_THREADS
+LOCAL_THREADS = ENV.LOCAL_THREADS or default_local_threads(
+    cores=usable_cores(), workers=ENV.WORKERS, in_worker_cluster=sys.argv[1:2] == ["qcluster"]
+)
 TRANSFORMERS_MODEL_PATH = ENV.TRANSFORMERS_MODEL_PATH
 TRANSFORMERS_DEVICE = ENV.TRANSFORMERS_DEVICE
 PROVIDER_TIMEOUT_SECONDS = ENV.PROVIDER_TIMEOUT_SECONDS

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from promptopt.env import BASE_DIR, ConfigurationError, EnvSettings, load_env_settings
+from promptopt.env import BASE_DIR, ConfigurationError, EnvSettings, default_local_threads, load_env_settings
 
 VARIABLES = [name for name in EnvSettings.model_fields]
 
@@ -138,3 +138,23 @@ def test_it_refuses_a_secrets_dir_that_is_not_a_folder(tmp_path: Path, monkeypat
 
     with pytest.raises(ConfigurationError, match=r"SECRETS_DIR .* is not a folder"):
         load()
+
+
+@pytest.mark.parametrize(
+    ("cores", "workers", "in_worker_cluster", "threads"),
+    [
+        (2, 2, True, 1),  # two worker processes on two cores: one thread each, never four threads on two cores
+        (2, 1, True, 2),
+        (8, 3, True, 2),
+        (2, 4, True, 1),  # more workers than cores: still one thread each
+        (2, 2, False, 2),  # a command (optimize, evaluate) or the web process: one model at a time
+        (64, 2, False, 4),  # capped: a 135M model gains nothing from dozens of threads
+    ],
+)
+def test_it_sizes_the_embedded_models_threads_to_the_cores(cores, workers, in_worker_cluster, threads):
+    assert default_local_threads(cores=cores, workers=workers, in_worker_cluster=in_worker_cluster) == threads
+
+
+def test_a_configured_thread_count_wins(monkeypatch):
+    monkeypatch.setenv("LOCAL_THREADS", "3")
+    assert load().LOCAL_THREADS == 3
