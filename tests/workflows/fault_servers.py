@@ -100,11 +100,19 @@ class FaultProxy(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(
-        self, upstream: str, *, rate: float, seed: int = 0, timeout_seconds: float = 1.5, max_consecutive: int = 2
+        self,
+        upstream: str,
+        *,
+        rate: float,
+        seed: int = 0,
+        timeout_seconds: float = 1.5,
+        max_consecutive: int = 2,
+        faults: tuple[str, ...] = FAULTS,
     ) -> None:
         super().__init__(("127.0.0.1", 0), _ProxyHandler)
         self.upstream = urlsplit(upstream)
         self.rate = rate
+        self.kinds = faults
         self.timeout_seconds = timeout_seconds
         self.max_consecutive = max_consecutive
         self.random = random.Random(seed)
@@ -125,7 +133,7 @@ class FaultProxy(ThreadingHTTPServer):
             fail = self.random.random() < self.rate
             if fail and (self.rate >= 1.0 or self._failing_in_a_row[body] < self.max_consecutive):
                 self._failing_in_a_row[body] += 1
-                fault = self.random.choice(FAULTS)
+                fault = self.random.choice(self.kinds)
                 self.faults[fault] += 1
                 return fault
             self._failing_in_a_row[body] = 0
