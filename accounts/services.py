@@ -169,11 +169,14 @@ def api_key_revoke(*, api_key: ApiKey, actor: Actor) -> ApiKey:
         raise PermissionDeniedError("an API key can only revoke itself")
     if actor.api_key is None or actor.is_system:
         ensure_can_write(actor, api_key.team)
-    if api_key.revoked_at is not None:
+    now = timezone.now()
+    # Conditional, so two revocations at once change the key (and write the audit line) exactly once.
+    revoked = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
+        revoked_at=now, revoked_by=actor.audit_user
+    )
+    api_key.refresh_from_db(fields=["revoked_at", "revoked_by"])
+    if not revoked:
         return api_key
-    api_key.revoked_at = timezone.now()
-    api_key.revoked_by = actor.audit_user
-    api_key.save(update_fields=["revoked_at", "revoked_by"])
     audit_record(
         team=api_key.team,
         action=AuditAction.API_KEY_REVOKE,

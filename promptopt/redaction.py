@@ -57,6 +57,9 @@ def install_log_redaction(secrets: Callable[[], list[str]] = configured_secrets)
             cleaned = redact(message, values)
             if cleaned != message:
                 record.msg, record.args = cleaned, None
+            if record.exc_info and not record.exc_text:
+                # Formatted once here, redacted, and kept: handlers print exc_text instead of formatting again.
+                record.exc_text = redact(logging.Formatter().formatException(record.exc_info), values)
         return record
 
     make_record.redacts_secrets = True  # type: ignore[attr-defined]

@@ -197,11 +197,14 @@ if ENV.HTTPS:
     CSRF_COOKIE_SECURE = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = True
-    SECURE_HSTS_SECONDS = 60 * 60 * 24 * 30
     # On by default (`check --deploy` asks for both): PromptOpt usually has a host name of its own, so its
-    # subdomains are its own too; preload only allows listing, which the operator still has to request.
+    # subdomains are its own too; preload only allows listing, which the operator still has to request, and
+    # the browsers' preload list asks for a max-age of at least a year.
     SECURE_HSTS_INCLUDE_SUBDOMAINS = ENV.HSTS_INCLUDE_SUBDOMAINS
     SECURE_HSTS_PRELOAD = ENV.HSTS_PRELOAD
+    SECURE_HSTS_SECONDS = 60 * 60 * 24 * (365 if ENV.HSTS_PRELOAD else 30)
+    # Load balancers check health over plain HTTP on the machine's own address.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 
 # --- REST API (/api/v1/): API keys for machines, JWT and the session (with CSRF) for people; every request
 # needs an actor, lists are paginated, and rate limits are counted by django-ratelimit in the shared cache.

@@ -224,16 +224,12 @@ class ProviderDownError(PromptOptError):
 
 
 def _fail_if_the_provider_never_answered(run: OptimizationRun, usage: UsageState) -> None:
-    answered = usage.calls + usage.cached_calls - usage.failed_calls
-    if usage.failed_calls == 0 or answered > 0:
+    # Decided on the task model's outputs (the run's predictions), not on the usage totals: those also hold the
+    # optimizer's and a judge's calls, which may answer while the task model is down.
+    predictions = Prediction.objects.filter(step__iteration__run=run)
+    if not predictions.exists() or predictions.filter(error="").exists():
         return
-    last_error = (
-        Prediction.objects.filter(step__iteration__run=run)
-        .exclude(error="")
-        .order_by("-id")
-        .values_list("error", flat=True)
-        .first()
-    )
+    last_error = predictions.order_by("-id").values_list("error", flat=True).first()
     raise ProviderDownError(
         f"every call to the task model failed ({usage.failed_calls} calls after {usage.retries} retries), so "
         f"nothing could be compared; the last error: {last_error or 'unknown'}. Completed steps are kept: "

@@ -29,7 +29,7 @@ from workflows.provider_factory import model_prices, provider_build, task_model_
 Job = TypeVar("Job", OptimizationRun, EvaluationRun)
 
 
-def _job_cancel(job: Job, *, actor: Actor) -> Job:
+def _job_cancel(job: Job, *, actor: Actor) -> tuple[Job, bool]:
     """A queued job is cancelled at once; a running one is asked to stop at its next checkpoint.
 
     The conditional updates make this safe against a worker claiming the job at the same moment:
@@ -41,6 +41,7 @@ def _job_cancel(job: Job, *, actor: Actor) -> Job:
     cancelled_queued = model.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(
         status=JobStatus.CANCELLED, cancel_requested_at=now, finished_at=now
     )
+    flagged_running = 0
     if not cancelled_queued:
         flagged_running = model.objects.filter(
             pk=job.pk, status=JobStatus.RUNNING, cancel_requested_at__isnull=True
@@ -50,19 +51,20 @@ def _job_cancel(job: Job, *, actor: Actor) -> Job:
             if job.cancel_requested_at is None or job.is_finished:
                 raise ConflictError(f"{job} has already finished ({job.status}); nothing to cancel")
     job.refresh_from_db()
-    return job
+    return job, bool(cancelled_queued or flagged_running)
 
 
 @transaction.atomic
 def run_cancel(*, run: OptimizationRun, actor: Actor) -> OptimizationRun:
-    was_queued = run.status == JobStatus.QUEUED
-    run = _job_cancel(run, actor=actor)
+    run, changed = _job_cancel(run, actor=actor)
+    if not changed:  # already asked to stop: a repeated cancel changes nothing and is not audited again
+        return run
     audit_record(
         team=run.team,
         action=AuditAction.RUN_CANCEL,
         actor=actor,
         target=f"run {run.pk} ({run.prompt.slug})",
-        details={"run": run.pk, "status": run.status, "was_queued": was_queued},
+        details={"run": run.pk, "status": run.status},
     )
     return run
 
@@ -86,7 +88,7 @@ def run_abandon(*, run: OptimizationRun, reason: str) -> bool:
 
 @transaction.atomic
 def evaluation_cancel(*, evaluation: EvaluationRun, actor: Actor) -> EvaluationRun:
-    return _job_cancel(evaluation, actor=actor)
+    return _job_cancel(evaluation, actor=actor)[0]
 
 
 def _enqueue_evaluation(evaluation_id: int) -> None:

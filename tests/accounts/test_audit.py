@@ -72,11 +72,18 @@ def test_it_records_runs_started_and_cancelled(team, editor, catalog, scripted_p
         team=team, version=catalog["version"], dataset_version=catalog["dataset_version"], config={}, actor=actor
     )
     run_cancel(run=run, actor=actor)
+    OptimizationRun.objects.filter(pk=run.pk).update(status="running", cancel_requested_at=None)
+    run.refresh_from_db()
+    run_cancel(run=run, actor=actor)  # a running run: asked to stop…
+    run_cancel(run=run, actor=actor)  # …and asked again, which changes nothing
 
     start, cancel = _events(team, AuditAction.RUN_START), _events(team, AuditAction.RUN_CANCEL)
     assert [event.target for event in start] == [f"run {run.pk}: sentiment v1 on reviews v1"]
     assert start[0].details["run"] == run.pk
-    assert [event.details for event in cancel] == [{"run": run.pk, "status": "cancelled", "was_queued": True}]
+    assert [event.details for event in cancel] == [
+        {"run": run.pk, "status": "cancelled"},
+        {"run": run.pk, "status": "running"},
+    ]
 
 
 def test_it_records_membership_changes_but_not_a_role_set_to_what_it_was(team, owner):

@@ -30,7 +30,8 @@ from tests.workflows.worker_processes import database_url, needs_postgres_and_re
 pytestmark = [needs_postgres_and_redis, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "a long and unguessable password 7"
-LIMITS = {"API_RATE_READ": "6/m", "API_RATE_TOKENS": "4/m", "SIGN_IN_FAILURE_LIMIT": "3"}
+# Hourly windows: django-ratelimit counts in fixed windows, and a minute's edge could fall inside a test.
+LIMITS = {"API_RATE_READ": "6/h", "API_RATE_TOKENS": "4/h", "SIGN_IN_FAILURE_LIMIT": "3"}
 
 
 def _free_port() -> int:

@@ -516,3 +516,18 @@ def test_it_reports_its_name_model_and_concurrency():
         "meta-llama/Llama-3.1-8B-Instruct",
         16,
     )
+
+
+@pytest.mark.parametrize("padding", [0, 480, 495])
+def test_a_token_quoted_back_in_an_error_is_cut_out_even_across_the_length_cut(httpserver, padding):
+    token = "server-key-0123456789abcdef"
+    echo = {"error": {"message": "x" * padding + f"invalid key Bearer {token}" + "y" * 600}}
+    httpserver.expect_request(CHAT_PATH, method="POST").respond_with_json(echo, status=401)
+
+    with pytest.raises(ProviderRequestError) as caught:
+        make_provider(httpserver, token=token).generate([request_for()])
+
+    message = str(caught.value)
+    if padding == 0:
+        assert "invalid key Bearer [redacted]" in message
+    assert not any(token[start : start + 8] in message for start in range(len(token) - 7))

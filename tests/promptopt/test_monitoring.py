@@ -9,8 +9,7 @@ from django.test import Client
 from django_q.brokers import get_broker
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.factories import EvaluationRunFactory, ExampleFactory, OptimizationRunFactory
-from workflows.models import Prediction
+from tests.factories import EvaluationRunFactory, OptimizationRunFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -25,7 +24,7 @@ def test_health_checks_the_database_the_cache_and_the_broker():
     assert body["status"] == "ok"
     assert set(body["checks"]) == {"database", "cache", "broker"}
     assert all(check["ok"] for check in body["checks"].values())
-    assert "queued" in body["checks"]["broker"]["detail"]
+    assert {check["detail"] for check in body["checks"].values()} == {"answered"}
     assert response["Cache-Control"].startswith("max-age=0")
 
 
@@ -74,10 +73,7 @@ def test_metrics_count_jobs_calls_failures_and_the_queue(settings):
     OptimizationRunFactory(status="succeeded", calls=120, cached_calls=30, input_tokens=5000, output_tokens=400)
     OptimizationRunFactory(status="succeeded", calls=80)
     OptimizationRunFactory(status="failed", calls=7)
-    evaluation = EvaluationRunFactory(status="running", calls=12)
-    for error in ("", "provider answered 503 three times", "timed out"):
-        example = ExampleFactory(version=evaluation.dataset_version)
-        Prediction.objects.create(evaluation=evaluation, version=evaluation.version, example=example, error=error)
+    EvaluationRunFactory(status="running", calls=12, retries=5, failed_calls=2)
     broker = get_broker()
     before = _scrape()[("promptopt_task_queue_depth", ())]
 
@@ -99,5 +95,7 @@ def test_metrics_count_jobs_calls_failures_and_the_queue(settings):
     assert seen[("promptopt_provider_calls_total", (("source", "evaluation"),))] == 12
     assert seen[("promptopt_cached_calls_total", (("source", "optimization"),))] == 30
     assert seen[("promptopt_tokens_total", (("direction", "input"), ("source", "optimization")))] == 5000
-    assert seen[("promptopt_failed_calls_total", (("source", "prediction"),))] == 2
+    assert seen[("promptopt_failed_calls_total", (("source", "evaluation"),))] == 2
+    assert seen[("promptopt_failed_calls_total", (("source", "optimization"),))] == 0
+    assert seen[("promptopt_retries_total", (("source", "evaluation"),))] == 5
     assert seen[("promptopt_task_queue_depth", ())] == before + 1

@@ -31,6 +31,7 @@ signed_in = client.post(
     "/sign-in/", {"username": "pat", "password": "a long enough password 1"}, secure=True, HTTP_HOST="%(host)s"
 )
 plain = Client(HTTP_HOST="%(host)s").get("/sign-in/")
+health = Client(HTTP_HOST="%(host)s").get("/healthz")
 
 def cookies(response):
     return {name: {"secure": bool(c["secure"]), "httponly": bool(c["httponly"]), "samesite": c["samesite"]}
@@ -42,6 +43,7 @@ print(json.dumps({
     "sign_in_status": signed_in.status_code,
     "cookies": cookies(page) | cookies(signed_in),
     "plain_http": [plain.status_code, plain.headers.get("Location", "")],
+    "health_over_http": health.status_code,
 }))
 """
 
@@ -59,6 +61,8 @@ def production(tmp_path: Path) -> dict[str, str]:
         "JWT_SIGNING_KEY": secrets.token_urlsafe(50),
         "API_KEY_PEPPER": secrets.token_urlsafe(50),
         "DATA_DIR": str(tmp_path),
+        # Explicit, so a developer's .env (which manage.py also reads) cannot point this at a real database.
+        "DATABASE_URL": f"sqlite:///{tmp_path}/production.sqlite3",
         "LOG_LEVEL": "WARNING",
     }
 
@@ -90,7 +94,7 @@ def test_answers_carry_the_security_headers_and_cookies_travel_only_over_tls(pro
 
     headers = seen["headers"]
     assert seen["page_status"] == 200 and seen["sign_in_status"] == 302
-    assert headers["Strict-Transport-Security"] == "max-age=2592000; includeSubDomains; preload"
+    assert headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains; preload"
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["Referrer-Policy"] == "same-origin"
     assert headers["X-Frame-Options"] == "DENY"
@@ -101,3 +105,4 @@ def test_answers_carry_the_security_headers_and_cookies_travel_only_over_tls(pro
         assert flags["secure"] and flags["httponly"], (name, flags)
         assert flags["samesite"] == "Lax", (name, flags)
     assert seen["plain_http"] == [301, f"https://{HOST}/sign-in/"]  # plain HTTP is sent to HTTPS
+    assert seen["health_over_http"] == 200  # …except the load balancer's health check

@@ -281,7 +281,8 @@ class HuggingFaceProvider:
 
     def _status_error(self, response: httpx2.Response) -> ProviderError:
         status = response.status_code
-        message = f"huggingface: {self._where} answered {status}: {self._without_token(_server_message(response))}"
+        shown = _truncated(self._without_token(_server_message(response)))
+        message = f"huggingface: {self._where} answered {status}: {shown}"
         if status in (408, 429) or status >= 500:
             retry_after = retry_after_seconds(response.headers.get("Retry-After"))
             if retry_after is None:
@@ -333,23 +334,24 @@ def _response_json(response: httpx2.Response) -> Any:
 
 
 def _server_message(response: httpx2.Response) -> str:
-    """The server's own error message, from the shapes TGI, vLLM, llama.cpp and the HF router use."""
+    """The server's own error message, from the shapes TGI, vLLM, llama.cpp and the HF router use (whole: the
+    caller cuts the token out before shortening it, so no part of a quoted token survives the cut)."""
     data = _response_json(response)
     if isinstance(data, dict):
         error = data.get("error")
         if isinstance(error, dict) and isinstance(error.get("message"), str):
-            return _truncated(error["message"])  # OpenAI, vLLM, llama.cpp: {"error": {"message": ...}}
+            return str(error["message"])  # OpenAI, vLLM, llama.cpp: {"error": {"message": ...}}
         if isinstance(error, str) and error:
-            return _truncated(error)  # TGI and the HF router: {"error": "...", "error_type": ...}
+            return error  # TGI and the HF router: {"error": "...", "error_type": ...}
         for key in ("message", "detail"):  # older vLLM: {"object": "error", "message": ...}; FastAPI: detail
             if isinstance(data.get(key), str) and data[key]:
-                return _truncated(data[key])
+                return str(data[key])
     try:
         text = response.text.strip()
     except httpx2.ResponseNotRead:
         text = ""
     if text and "html" not in response.headers.get("Content-Type", "").lower() and not text.startswith("<"):
-        return _truncated(text)
+        return text
     return response.reason_phrase or "no error message"
 
 
