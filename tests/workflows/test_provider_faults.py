@@ -40,6 +40,9 @@ def fast_retries(settings):
     settings.PROVIDER_RETRY_ATTEMPTS = 4
     settings.PROVIDER_RETRY_FIRST_WAIT_SECONDS = 0.02
     settings.PROVIDER_RETRY_TOTAL_WAIT_SECONDS = 60
+    # The lease heartbeat runs on its own database connection, which cannot see this test's uncommitted run
+    # on PostgreSQL: a heartbeat within the run would find no row and report the lease lost.
+    settings.JOB_LEASE_SECONDS = 3600
     return settings
 
 
