@@ -262,8 +262,13 @@ class AuditEventAdmin(ReadOnlyAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin
     date_hierarchy = "created_at"
 
     def _owned_team_ids(self, request: HttpRequest) -> set[int]:
-        owned = Membership.objects.filter(user=acting_actor(request).user, role=Role.OWNER, user__is_active=True)
-        return set(owned.values_list("team_id", flat=True))
+        # Asked several times per page (module, list, each row): one query per request, kept on the request.
+        cached: set[int] | None = getattr(request, "_audit_owned_team_ids", None)
+        if cached is None:
+            owned = Membership.objects.filter(user=acting_actor(request).user, role=Role.OWNER, user__is_active=True)
+            cached = set(owned.values_list("team_id", flat=True))
+            request._audit_owned_team_ids = cached  # type: ignore[attr-defined]
+        return cached
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[AuditEvent]:
         events = super().get_queryset(request)
