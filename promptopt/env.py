@@ -86,6 +86,8 @@ class EnvSettings(BaseSettings):
     HF_TOKEN: SecretStr | None = None
     HF_MODEL: str | None = None
     HF_BASE_URL: str | None = None
+    # Requests one run sends a Hugging Face / self-hosted server at once: match the server's parallel slots.
+    HF_MAX_CONCURRENCY: int = Field(default=8, ge=1, le=256)
     ALLOW_PRIVATE_BASE_URLS: bool = Field(default=False, description="Let base URLs point at private addresses")
     PROVIDER_ALLOWED_HOSTS: Annotated[list[str], NoDecode] = []
     VERTEX_PROJECT: str | None = None

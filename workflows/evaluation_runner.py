@@ -6,10 +6,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from decimal import Decimal
 
-from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from promptopt.errors import InvalidInputError
@@ -19,7 +16,7 @@ from workflows.call_cache import TeamCallCache
 from workflows.engine.data import EngineExample
 from workflows.engine.scoring import Scorer
 from workflows.evaluation_config import EvaluationConfig, evaluation_config_parse
-from workflows.gateway.budget import Budget, Usage
+from workflows.gateway.budget import Budget, BudgetLedger
 from workflows.gateway.gateway import Gateway
 from workflows.gateway.providers.base import ProviderConfigError
 from workflows.jobs import job_claim, job_heartbeat
@@ -28,6 +25,7 @@ from workflows.metrics import Metric
 from workflows.models import EvaluationRun, JobStatus, Prediction
 from workflows.predictions import prediction_fields
 from workflows.provider_factory import model_prices, provider_build, retry_policy
+from workflows.spend_journal import JobSpendJournal, spent_so_far
 from workflows.stats import mean_with_interval
 
 logger = logging.getLogger("promptopt.evaluation")
@@ -62,55 +60,61 @@ def _pending_examples(evaluation: EvaluationRun) -> Iterator[list[Example]]:
         last_position = chunk[-1].position
 
 
+def _remaining_budget(evaluation: EvaluationRun, config: EvaluationConfig) -> Budget:
+    """The evaluation's budget minus what its earlier attempts spent (the row's journal totals), so a resumed
+    evaluation cannot spend its budget a second time. Wall time counts per attempt: the row keeps no seconds."""
+    limits, spent = config.budget, spent_so_far(evaluation)
+
+    def left(limit: float | None, used: float) -> float | None:
+        return None if limit is None else max(0.0, limit - used)
+
+    tokens = left(limits.max_tokens, spent.input_tokens + spent.output_tokens)
+    return Budget(
+        max_calls=None if limits.max_calls is None else max(0, limits.max_calls - spent.calls),
+        max_tokens=None if tokens is None else int(tokens),
+        max_cost_usd=left(limits.max_cost_usd, spent.cost_usd),
+        max_seconds=limits.max_seconds,
+    )
+
+
+@dataclass(frozen=True)
+class _Spending:
+    """One budget and one journal for the evaluation, shared by its model's gateway and any judge's."""
+
+    ledger: BudgetLedger
+    journal: JobSpendJournal
+
+
 def _gateway_for(
-    evaluation: EvaluationRun, config: EvaluationConfig, *, provider_name: str | None = None, model: str | None = None
+    evaluation: EvaluationRun,
+    config: EvaluationConfig,
+    spending: _Spending,
+    *,
+    provider_name: str | None = None,
+    model: str | None = None,
 ) -> Gateway:
     version = evaluation.version
     provider = provider_build(
         name=provider_name or config.provider or version.provider, model=model or config.model or version.model_name
     )
-    prices = model_prices()
-    budget = Budget(
-        max_calls=config.budget.max_calls,
-        max_tokens=config.budget.max_tokens,
-        max_cost_usd=config.budget.max_cost_usd,
-        max_seconds=config.budget.max_seconds,
-    )
     return Gateway(
         provider=provider,
         cache=TeamCallCache(team=evaluation.team),
-        budget=budget,
-        prices=prices,
+        ledger=spending.ledger,
+        journal=spending.journal,
+        prices=model_prices(),
         fresh=config.fresh,
         retry=retry_policy(),
     )
 
 
-def _metric_for(evaluation: EvaluationRun, config: EvaluationConfig) -> tuple[Metric, list[Gateway]]:
-    """The configured metric; an LLM judge gets its own gateway (same cache and budget rules)."""
-    judge_gateways: list[Gateway] = []
+def _metric_for(evaluation: EvaluationRun, config: EvaluationConfig, spending: _Spending) -> Metric:
+    """The configured metric; an LLM judge gets its own gateway, spending from the evaluation's budget."""
 
     def judge_gateway(provider_name: str | None, model: str | None) -> Gateway:
-        gateway = _gateway_for(evaluation, config, provider_name=provider_name, model=model)
-        judge_gateways.append(gateway)
-        return gateway
+        return _gateway_for(evaluation, config, spending, provider_name=provider_name, model=model)
 
-    return metric_build(config.metric, judge_gateway=judge_gateway), judge_gateways
-
-
-def _record_usage(evaluation: EvaluationRun, before: Usage, gateways: list[Gateway]) -> Usage:
-    """Add what the gateways used since `before` to the evaluation's totals (the judge's calls count too)."""
-    now = sum((gateway.usage for gateway in gateways), Usage())
-    EvaluationRun.objects.filter(pk=evaluation.pk).update(
-        calls=F("calls") + (now.calls - before.calls),
-        cached_calls=F("cached_calls") + (now.cached_calls - before.cached_calls),
-        retries=F("retries") + (now.retries - before.retries),
-        failed_calls=F("failed_calls") + (now.failures - before.failures),
-        input_tokens=F("input_tokens") + (now.input_tokens - before.input_tokens),
-        output_tokens=F("output_tokens") + (now.output_tokens - before.output_tokens),
-        cost_usd=F("cost_usd") + Decimal(str(round(now.cost_usd - before.cost_usd, 6))),
-    )
-    return now
+    return metric_build(config.metric, judge_gateway=judge_gateway)
 
 
 def _finish(evaluation: EvaluationRun, *, total: int, seed: int, stopped_reason: str, cancelled: bool) -> EvaluationRun:
@@ -163,13 +167,16 @@ def evaluation_execute(*, evaluation_id: int, on_progress: ProgressCallback | No
 
 def _execute(evaluation: EvaluationRun, on_progress: ProgressCallback | None) -> EvaluationRun:
     config = evaluation_config_parse(evaluation.config)
-    metric, judge_gateways = _metric_for(evaluation, config)
+    spending = _Spending(
+        ledger=BudgetLedger(_remaining_budget(evaluation, config), clock=time.monotonic),
+        journal=JobSpendJournal(evaluation),
+    )
+    metric = _metric_for(evaluation, config, spending)
     version = evaluation.version
     content = version.prompt_content()
-    gateway = _gateway_for(evaluation, config)
+    gateway = _gateway_for(evaluation, config, spending)
     total = Example.objects.filter(version=evaluation.dataset_version, split=evaluation.split).count()
     done = Prediction.objects.filter(evaluation=evaluation).count()
-    usage_so_far = Usage()
     logger.info("evaluation %s started: %s examples, %s already done", evaluation.pk, total, done)
     stopped_reason, cancelled = "", False
     # The same scorer as an optimization run's steps and final test: one path renders, calls and scores.
@@ -190,10 +197,9 @@ def _execute(evaluation: EvaluationRun, on_progress: ProgressCallback | None) ->
             for item in scorer.score(content, examples)
             if not item.not_run
         ]
-        with transaction.atomic():
-            # ignore_conflicts: a lapsed lease may let a second worker write the same chunk; keep one row.
-            Prediction.objects.bulk_create(predictions, ignore_conflicts=True)
-            usage_so_far = _record_usage(evaluation, usage_so_far, [gateway, *judge_gateways])
+        # ignore_conflicts: a lapsed lease may let a second worker write the same chunk; keep one row. (The
+        # chunk's spending is already on the row: the journal wrote it call by call.)
+        Prediction.objects.bulk_create(predictions, ignore_conflicts=True)
         done += len(predictions)
         if on_progress is not None:
             on_progress(done, total)

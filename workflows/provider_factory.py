@@ -67,6 +67,7 @@ def provider_build(*, name: str, model: str = "", probe: bool = False) -> Provid
             model=model or settings.HF_MODEL,
             base_url=settings.HF_BASE_URL,
             token=settings.HF_TOKEN,
+            max_concurrency=settings.HF_MAX_CONCURRENCY,
             timeout_seconds=settings.PROVIDER_TIMEOUT_SECONDS,
             allow_private_base_url=settings.ALLOW_PRIVATE_BASE_URLS,
             allowed_hosts=settings.PROVIDER_ALLOWED_HOSTS,

@@ -46,7 +46,8 @@ def final_budget(config: RunConfig, *, used: UsageState) -> Budget:
 
 
 class UsageMeter:
-    """Usage across attempts: what the checkpoint recorded plus what this attempt's ledger has spent."""
+    """Usage across attempts: what earlier attempts spent (the run row's journal totals) plus what this
+    attempt's ledgers have spent."""
 
     def __init__(self, base: UsageState) -> None:
         self._base = base

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Protocol
 
 from django.db import transaction
@@ -75,9 +74,8 @@ class RunRecorder:
             step = IterationStep.objects.get(iteration=iteration, kind=record.step)
             step.status = StepStatus.SKIPPED if record.skipped else StepStatus.SUCCEEDED
             step.finished_at = now
-            usage = state.usage
             # The calls spent when the step ended: the run page plots best-so-far against them.
-            step.summary = {**record.summary, "calls_after": usage.calls}
+            step.summary = {**record.summary, "calls_after": state.usage.calls}
             step.save(update_fields=["status", "finished_at", "summary"])
             self._write_predictions(step, record)
             if record.step == "second_evaluation":
@@ -86,13 +84,7 @@ class RunRecorder:
             OptimizationRun.objects.filter(pk=self._run.pk).update(
                 checkpoint=state.model_dump(mode="json"),
                 progress=min(0.95, done / self._total_steps),
-                calls=usage.calls,
-                cached_calls=usage.cached_calls,
-                retries=usage.retries,
-                failed_calls=usage.failed_calls,
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-                cost_usd=Decimal(str(round(usage.cost_usd, 6))),
+                # No usage totals here: the spend journal has written them call by call (spend_journal.py).
                 baseline_score=state.baseline.validation_score,
                 best_score=state.incumbent.validation_score,
             )

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Protocol
 
 from django.db import DatabaseError, transaction
@@ -54,6 +53,7 @@ from workflows.run_data import held_out_examples_load, search_data_load
 from workflows.run_lineage import lineage_save
 from workflows.run_recorder import LeaseLost, RunRecorder
 from workflows.run_report import report_build
+from workflows.spend_journal import JobSpendJournal, spent_so_far
 
 logger = logging.getLogger("promptopt.optimization")
 
@@ -74,10 +74,12 @@ class _Models:
     task_gateway: Gateway
     optimizer_gateway: Gateway | None
     metric: Metric
+    journal: JobSpendJournal
 
 
 def _models_build(run: OptimizationRun, config: RunConfig, ledger: BudgetLedger, task_provider: Provider) -> _Models:
     cache = TeamCallCache(team=run.team)
+    journal = JobSpendJournal(run)
     known_prices = model_prices()
 
     def gateway(provider: Provider) -> Gateway:
@@ -88,6 +90,7 @@ def _models_build(run: OptimizationRun, config: RunConfig, ledger: BudgetLedger,
             fresh=config.fresh,
             ledger=ledger,
             retry=retry_policy(),
+            journal=journal,
         )
 
     task_gateway = gateway(task_provider)
@@ -101,7 +104,7 @@ def _models_build(run: OptimizationRun, config: RunConfig, ledger: BudgetLedger,
         return gateway(provider_build(name=provider_name, model=model or ""))
 
     metric = metric_build(config.metric, judge_gateway=judge_gateway)
-    return _Models(task_provider, task_gateway, optimizer_gateway, metric)
+    return _Models(task_provider, task_gateway, optimizer_gateway, metric, journal)
 
 
 def run_execute(*, run_id: int, progress: RunProgress | None = None) -> OptimizationRun | None:
@@ -166,10 +169,13 @@ def _execute(run: OptimizationRun, heartbeat: LeaseHeartbeat, progress: RunProgr
     plan = search_plan(config, train_size=len(data.train), validation_size=len(data.validation), test_size=test_size)
     estimated_calls = int(run.estimate.get("task_calls", 0)) or plan.test_reserve_calls * 2
     bound = output_bound(data.train, metric_name=str(config.metric.get("name", "")))
-    meter = UsageMeter(state.usage)
+    # Earlier attempts' spending from the run row, which the journal keeps to the call, not from the
+    # checkpoint, which misses the calls of a step its worker died in.
+    spent_before = spent_so_far(run, seconds=state.usage.seconds)
+    meter = UsageMeter(spent_before)
     ledger = meter.track(
         BudgetLedger(
-            search_budget(config, used=state.usage, test_size=test_size, estimated_calls=estimated_calls),
+            search_budget(config, used=spent_before, test_size=test_size, estimated_calls=estimated_calls),
             clock=time.monotonic,
         )
     )
@@ -262,6 +268,7 @@ def _final_phase(
         fresh=config.fresh,
         ledger=ledger,
         retry=retry_policy(),
+        journal=models.journal,
     )
     choice = winner_choice(state, confidence=config.confidence, seed=config.seed)
     chosen = choice.winner(config.prefer)
@@ -285,10 +292,11 @@ def _final_phase(
     test_report = final_test(
         scorer=scorer, baseline=baseline, winner=winner, test=test, confidence=config.confidence, seed=config.seed
     )
-    usage = meter()
     with transaction.atomic():
         if not job_still_held(run):
             raise LeaseLost(f"run {run.pk} was taken over by another worker")
+        # The journal's totals (every attempt, every call), which the row already holds.
+        usage = spent_so_far(run, seconds=meter().seconds)
         winner_version = None
         if not winner_is_baseline:
             # Each accepted incumbent becomes a version, the winner last; the candidate rows point at them.
@@ -329,13 +337,6 @@ def _final_phase(
             checkpoint=state.model_dump(mode="json"),
             progress=1.0,
             progress_message="finished",
-            calls=usage.calls,
-            cached_calls=usage.cached_calls,
-            retries=usage.retries,
-            failed_calls=usage.failed_calls,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            cost_usd=Decimal(str(round(usage.cost_usd, 6))),
             finished_at=timezone.now(),
             lease_expires_at=None,
             error_message=("test split not fully scored: " + ledger.exhausted_reason)

@@ -608,6 +608,63 @@ def test_it_keeps_usage_totals_exact_and_equal_to_the_sum_of_the_results():
     assert results[0].cost_usd == 0.014
 
 
+class RecordingJournal:
+    """A spend journal that notes what it was told, from which thread, and how far ahead of the provider
+    its count of calls was each time a call was journaled."""
+
+    def __init__(self, provider: ScriptedProvider) -> None:
+        self.provider = provider
+        self.sent = 0
+        self.usage = Usage()
+        self.threads: set[int] = set()
+        self.sent_ahead_of_provider: list[int] = []
+
+    def calls_sent(self, count: int) -> None:
+        self.threads.add(threading.get_ident())
+        self.sent += count
+        self.sent_ahead_of_provider.append(self.sent - sum(self.provider.batch_sizes))
+
+    def settled(self, usage: Usage) -> None:
+        self.threads.add(threading.get_ident())
+        self.usage = self.usage + usage
+
+    def flush(self) -> None:
+        self.threads.add(threading.get_ident())
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_it_journals_each_call_before_the_provider_receives_it_and_all_spending_in_the_callers_thread(concurrency):
+    cache = InMemoryResponseCache()
+    make_gateway(ScriptedProvider(), cache=cache).run([request("cached")])
+    prices = {"scripted-1": ModelPrice(input_per_million=1000, output_per_million=2000)}
+    provider = ScriptedProvider(max_concurrency=concurrency, delay_for=lambda review: 0.005)
+    journal = RecordingJournal(provider)
+    gateway = make_gateway(provider, cache=cache, prices=prices, budget=Budget(max_calls=8), journal=journal)
+
+    gateway.run([request(str(n)) for n in range(10)] + [request("cached"), request("3")])
+
+    # Each call was on the books before its request reached the provider, never after it.
+    assert journal.sent_ahead_of_provider and all(ahead >= 1 for ahead in journal.sent_ahead_of_provider)
+    assert journal.sent == 8 == gateway.usage.calls
+    # Everything else the results cost (cache hits, tokens, cost) reached the journal too.
+    assert journal.usage == gateway.usage
+    assert (journal.usage.cached_calls, journal.usage.not_run) == (2, 2)
+    assert journal.threads == {threading.get_ident()}
+
+
+def test_it_journals_retries_and_failed_calls():
+    provider = ScriptedProvider(
+        failures=[ProviderUnavailableError("503", retry_after_seconds=0)], refused_reviews=["b"]
+    )
+    journal = RecordingJournal(provider)
+    gateway = make_gateway(provider, journal=journal)
+
+    gateway.run([request("a"), request("b")])
+
+    assert journal.usage == gateway.usage
+    assert (journal.sent, journal.usage.retries, journal.usage.failures) == (2, 1, 1)
+
+
 def test_it_validates_budgets_prices_and_retry_policies_by_field_name():
     with pytest.raises(InvalidInputError, match="max_calls"):
         Budget(max_calls=-1)

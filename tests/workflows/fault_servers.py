@@ -15,7 +15,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -53,7 +53,10 @@ class _Quiet(BaseHTTPRequestHandler):
 
 
 class ModelServer(ThreadingHTTPServer):
-    """An OpenAI-compatible server (chat and text completions) answering with `scripted_answer`."""
+    """An OpenAI-compatible server (chat and text completions) answering with `scripted_answer`.
+
+    `calls` counts the requests received. `on_request`, when set, is called with each request's number as it
+    arrives (1, 2, ...); when it returns True the request is left unanswered, as by a client that died."""
 
     daemon_threads = True
 
@@ -61,6 +64,7 @@ class ModelServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _ModelHandler)
         self.calls = 0
         self.lock = threading.Lock()
+        self.on_request: Callable[[int], bool] | None = None
 
     @property
     def url(self) -> str:
@@ -74,6 +78,10 @@ class _ModelHandler(_Quiet):
         request = json.loads(self._body())
         with self.server.lock:
             self.server.calls += 1
+            number = self.server.calls
+        if self.server.on_request is not None and self.server.on_request(number):
+            self.close_connection = True
+            return
         if self.path.endswith("/chat/completions"):
             text = "\n".join(str(message.get("content", "")) for message in request["messages"])
             answer = scripted_answer(text)

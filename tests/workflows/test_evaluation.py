@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from accounts.actors import Actor
 from promptopt.errors import InvalidInputError
@@ -11,6 +14,7 @@ from prompts.importers import ImportOptions
 from prompts.services import dataset_version_import, prompt_create
 from prompts.splits import Split
 from tests.bounded_time import within_seconds
+from tests.engine.engine_support import WorkerKilled
 from workflows.evaluation_runner import evaluation_execute
 from workflows.gateway.providers.base import ProviderRequestError, ProviderUnavailableError
 from workflows.gateway.types import Generation
@@ -261,3 +265,38 @@ def test_it_refuses_an_unreachable_base_url_when_the_evaluation_is_created(setup
     with pytest.raises(InvalidInputError, match=f"base_url: nothing answers at 127.0.0.1:{port}"):
         _create(setup, provider="huggingface", model="served-model")
     assert EvaluationRun.objects.count() == 0
+
+
+class KillingProvider(ScriptedProvider):
+    """Dies with its worker on the `kill_at`-th request, after receiving it."""
+
+    def __init__(self, kill_at: int) -> None:
+        super().__init__()
+        self.kill_at: int | None = kill_at
+
+    def generate(self, requests):
+        if self.kill_at is not None and self.calls + len(requests) >= self.kill_at:
+            self.calls += len(requests)
+            self.kill_at = None
+            raise WorkerKilled
+        return super().generate(requests)
+
+
+def test_a_resumed_evaluation_spends_only_what_its_budget_has_left(setup, monkeypatch):
+    test_count = setup["dataset_version"].split_counts["test"]
+    provider = KillingProvider(kill_at=3)
+    monkeypatch.setattr("workflows.evaluation_runner.provider_build", lambda **kwargs: provider)
+    evaluation = _create(setup, budget={"max_calls": test_count})
+    with pytest.raises(WorkerKilled):
+        evaluation_execute(evaluation_id=evaluation.pk)
+    evaluation.refresh_from_db()
+    assert evaluation.calls == 3 and not Prediction.objects.filter(evaluation=evaluation).exists()
+    EvaluationRun.objects.filter(pk=evaluation.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+
+    result = evaluation_execute(evaluation_id=evaluation.pk).evaluation
+
+    # Two answers came back from the cache; the call in flight at the kill is made again, and the budget,
+    # counting the three calls of the first attempt, leaves room for all but one example.
+    assert provider.calls == result.calls == test_count
+    assert (result.status, result.cached_calls, result.scored_count) == (JobStatus.PARTIAL, 2, test_count - 1)
+    assert "max_calls" in result.error_message

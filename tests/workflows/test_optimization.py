@@ -241,6 +241,66 @@ def test_a_killed_worker_s_run_resumes_from_its_checkpoint_and_ends_like_an_unin
     assert provider.calls == reference_calls
 
 
+class KilledAtCall(SentimentProvider):
+    """Counts every request it receives; the `kill_at`-th kills the worker while the provider works on it
+    (received and paid for, never answered), as a SIGKILL in the middle of a step does."""
+
+    def __init__(self, kill_at: int) -> None:
+        super().__init__()
+        self.kill_at: int | None = kill_at
+        self.received = 0
+
+    def generate(self, requests):
+        self.received += len(requests)
+        if self.kill_at is not None and self.received >= self.kill_at:
+            self.kill_at = None
+            raise WorkerKilled
+        return super().generate(requests)
+
+
+def _provider(monkeypatch, provider) -> None:
+    monkeypatch.setattr("workflows.run_runner.provider_build", lambda **kwargs: provider)
+    monkeypatch.setattr("workflows.services.provider_build", lambda **kwargs: provider)
+
+
+@pytest.mark.parametrize("kill_at", [7, 40, 75])
+def test_a_run_killed_in_the_middle_of_a_step_counts_every_call_the_provider_received(setup, monkeypatch, kill_at):
+    provider = KilledAtCall(kill_at)
+    _provider(monkeypatch, provider)
+    run = _create(setup)
+    with pytest.raises(WorkerKilled):
+        run_execute(run_id=run.pk)
+    run.refresh_from_db()
+    # Killed inside a step: the step was started and never checkpointed, and its calls were all counted.
+    assert IterationStep.objects.filter(iteration__run=run, status="running").count() == 1
+    assert run.calls == provider.received == kill_at
+    _lapse(run)
+
+    resumed = run_execute(run_id=run.pk)
+
+    assert resumed.status == JobStatus.SUCCEEDED and resumed.attempts == 2
+    # Across both attempts the run reports exactly the requests the provider received: the interrupted
+    # step's answered calls were replayed from the cache (counted as cached, not again as calls).
+    assert resumed.calls == provider.received
+    assert resumed.report["usage"]["calls"] == resumed.calls
+    assert resumed.input_tokens == 20 * (provider.received - 1)  # the killed call's tokens were never known
+
+
+def test_a_call_budget_holds_across_a_worker_killed_in_the_middle_of_a_step(setup, monkeypatch):
+    provider = KilledAtCall(kill_at=70)
+    _provider(monkeypatch, provider)
+    run = _create(setup, iterations=5, budget={"max_calls": 120})
+    with pytest.raises(WorkerKilled):
+        run_execute(run_id=run.pk)
+    _lapse(run)
+
+    resumed = run_execute(run_id=run.pk)
+
+    assert resumed.attempts == 2 and resumed.report["test_complete"] is True
+    # The resumed attempt's budget started from the calls the first one made, not from its last checkpoint.
+    assert provider.received == resumed.calls <= 120
+
+
 def test_a_run_that_keeps_killing_its_worker_fails_after_the_attempt_limit(setup, provider, monkeypatch, settings):
     settings.JOB_MAX_ATTEMPTS = 2
     run = _create(setup)

@@ -15,6 +15,7 @@ from prompts.importers import ImportOptions
 from prompts.services import dataset_version_import, prompt_create
 from tests.ui.conftest import reviews_csv
 from tests.workflows.fault_servers import FAULTS, FaultProxy, ModelServer, serving
+from tests.workflows.run_checks import run_result
 from workflows.models import JobStatus, OptimizationRun, Prediction
 from workflows.run_runner import run_execute
 from workflows.services import run_create
@@ -70,17 +71,7 @@ def _run(team, editor, settings, base_url: str) -> OptimizationRun:
 
 
 def _outcome(run: OptimizationRun) -> dict[str, object]:
-    winner = run.best_version
-    return {
-        "status": run.status,
-        "baseline_score": run.baseline_score,
-        "best_score": run.best_score,
-        "baseline_test_score": run.baseline_test_score,
-        "best_test_score": run.best_test_score,
-        "winner": winner.content_hash if winner else None,
-        "calls": run.calls,
-        "failed_calls": run.failed_calls,
-    }
+    return {**run_result(run), "calls": run.calls, "failed_calls": run.failed_calls}
 
 
 def test_a_run_through_30_percent_faults_ends_as_it_does_without_them(team, editor, model_server, fast_retries):

@@ -21,6 +21,7 @@ from prompts.importers import ImportOptions
 from prompts.models import Layout, OutputType, PromptVersion
 from prompts.services import dataset_version_import, prompt_create
 from tests.factories import MembershipFactory
+from tests.workflows.run_checks import predictions_per_step
 from tests.workflows.worker_processes import WorkerProcess, needs_postgres_and_redis, wait_for, worker_process
 from workflows.engine.state import STEP_ORDER
 from workflows.models import (
@@ -179,17 +180,6 @@ def _assert_complete_search(run: OptimizationRun) -> None:
         assert evaluation.predictions.values("example").distinct().count() == test_size
 
 
-def _predictions_per_step(run: OptimizationRun) -> dict[tuple[int, str], int]:
-    rows = (
-        Prediction.objects.filter(step__iteration__run=run)
-        .values("step__iteration__index", "step__kind")
-        .annotate(rows=Count("pk"))
-        .values_list("step__iteration__index", "step__kind", "rows")
-        .order_by()
-    )
-    return {(index, kind): count for index, kind, count in rows}
-
-
 def _processed_by(worker: WorkerProcess, run: OptimizationRun) -> int:
     """How many times this worker started the run's task (django-q2 logs each task it takes)."""
     return len(re.findall(rf" processing optimization-run-{run.pk} '{re.escape(TASK)}'", worker.output()))
@@ -325,8 +315,9 @@ def test_a_run_whose_worker_is_killed_resumes_and_ends_like_an_uninterrupted_run
         if key in finished_before:
             assert step.finished_at == finished_before[key], key
     # The step the kill interrupted was done again, with the calls it had answered replayed from the team's
-    # cache: the provider answered no request twice, and the run made exactly the reference's requests.
-    assert run.calls + run.cached_calls == reference.calls + reference.cached_calls
+    # cache: the model answered no request twice. Only a call in flight at the kill (counted when it was sent,
+    # never answered) was made again.
     assert run.cached_calls == reference.cached_calls + answered_before_the_kill
+    assert run.calls - reference.calls in (0, 1)
     # The same predictions per step as the uninterrupted run: the redone step replaced nothing twice.
-    assert _predictions_per_step(run) == _predictions_per_step(reference)
+    assert predictions_per_step(run) == predictions_per_step(reference)

@@ -110,6 +110,10 @@ class BudgetLedger:
         self._exhausted_reason: str | None = None
 
     @property
+    def budget(self) -> Budget:
+        return self._budget
+
+    @property
     def usage(self) -> Usage:
         with self._lock:
             return self._usage

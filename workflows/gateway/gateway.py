@@ -4,9 +4,9 @@ Plain Python: the Django side hands in a provider and a `ResponseCache` backed b
 persists the `CallResult`s it gets back. One gateway serves one run or evaluation; its budgets and usage
 totals span every `run()` call made on it.
 
-Threads: with `max_concurrency > 1`, provider calls run on a thread pool, but the cache and the caller's
-`on_result` callback are only ever called from the thread that called `run()`, so a database-backed cache
-and checkpointing code stay on the caller's connection and transaction.
+Threads: with `max_concurrency > 1`, provider calls run on a thread pool, but budget reservations, the
+cache, the spend journal and the caller's `on_result` callback are only ever called from the thread that
+called `run()`, so database-backed ones stay on the caller's connection and transaction.
 """
 
 from __future__ import annotations
@@ -15,12 +15,13 @@ import contextvars
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
 from workflows.gateway.budget import Budget, BudgetLedger, ModelPrice, Usage
 from workflows.gateway.cache import ResponseCache, cache_key
+from workflows.gateway.journal import SpendJournal
 from workflows.gateway.providers.base import Provider, ProviderConfigError, ProviderRequestError, request_route
 from workflows.gateway.retry import Attempted, RetryPolicy, WaitAllowance, call_with_retries
 from workflows.gateway.types import Generation, GenerationRequest
@@ -95,11 +96,13 @@ class Gateway:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         ledger: BudgetLedger | None = None,
+        journal: SpendJournal | None = None,
     ) -> None:
         """`fresh=True` never reads the cache (a run asked for new samples) but still fills it.
 
         `ledger` shares one budget between gateways (a run's task and optimizer models spend from one
-        budget); without it the gateway keeps its own ledger for `budget`.
+        budget); without it the gateway keeps its own ledger for `budget`. `journal` records the spending
+        durably as it happens (journal.py).
         """
         budget = budget or Budget()
         self._provider = provider
@@ -113,9 +116,10 @@ class Gateway:
         self._sleep = sleep
         self._clock = clock
         self._ledger = ledger if ledger is not None else BudgetLedger(budget, clock=clock)
+        self._journal = journal
         self._wait_allowance = WaitAllowance(self._retry.max_total_wait_seconds)
         self._price = (prices or {}).get(self._model)
-        if self._price is None and budget.max_cost_usd is not None:
+        if self._price is None and self._ledger.budget.max_cost_usd is not None:
             # Counted at cost 0 as agreed, but a cost limit that cannot bind deserves a visible line.
             logger.warning(
                 "no price is known for model %s: its calls count as costing $0 against max_cost_usd",
@@ -146,6 +150,8 @@ class Gateway:
 
         def deliver(result: CallResult) -> None:
             results[result.index] = result
+            if self._journal is not None:
+                self._journal.settled(result.usage)
             if on_result is not None:
                 on_result(result)
 
@@ -176,11 +182,16 @@ class Gateway:
                     deliver(self._duplicate_result(index, result))
 
         units = [to_call[start : start + self._batch_size] for start in range(0, len(to_call), self._batch_size)]
-        if self._max_concurrency == 1 or len(units) <= 1:
-            for unit in units:
-                finish(self._execute(unit))
-        else:
-            self._run_concurrently(units, finish)
+        try:
+            if self._max_concurrency == 1 or len(units) <= 1:
+                for unit in units:
+                    granted, refused = self._reserve(unit)
+                    finish((self._call(granted) if granted else []) + refused)
+            else:
+                self._run_concurrently(units, finish)
+        finally:
+            if self._journal is not None:
+                self._journal.flush()
 
         complete = [result for result in results if result is not None]
         if len(complete) != len(requests):  # a defect in this module, never a provider's fault
@@ -199,22 +210,46 @@ class Gateway:
     def _run_concurrently(
         self, units: list[list[_Pending]], finish: Callable[[list[tuple[_Pending, CallResult]]], None]
     ) -> None:
-        pool = ThreadPoolExecutor(max_workers=min(self._max_concurrency, len(units)), thread_name_prefix="gateway")
+        """At most `max_concurrency` units in flight; each is reserved (and journaled) just before it is sent.
+
+        Units are not all queued up front: a queued unit would hold budget it may never spend, and its
+        calls would be journaled long before they leave the worker."""
+        workers = min(self._max_concurrency, len(units))
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gateway")
+        waiting = iter(units)
+        in_flight: dict[Future[list[tuple[_Pending, CallResult]]], list[tuple[_Pending, CallResult]]] = {}
+
+        def send_next() -> None:
+            for unit in waiting:
+                granted, refused = self._reserve(unit)
+                if not granted:
+                    finish(refused)
+                    continue
+                # Each unit runs in a copy of the caller's context, so log lines keep the caller's run id.
+                in_flight[pool.submit(contextvars.copy_context().run, self._call, granted)] = refused
+                return
+
         try:
-            # Each unit runs in a copy of the caller's context, so log lines keep the caller's run id.
-            futures = [pool.submit(contextvars.copy_context().run, self._execute, unit) for unit in units]
-            for future in as_completed(futures):
-                finish(future.result())
+            for _ in range(workers):
+                send_next()
+            while in_flight:
+                done, _pending = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in done:
+                    refused = in_flight.pop(future)
+                    finish(future.result() + refused)
+                    send_next()
         finally:
-            # After an exception, queued units must not start: they would spend budget on results nobody
-            # receives. Calls already in flight finish and their usage is recorded.
+            # After an exception no new unit starts (it would spend budget on results nobody receives); calls
+            # already in flight finish and their usage is recorded in the ledger.
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def _execute(self, unit: list[_Pending]) -> list[tuple[_Pending, CallResult]]:
-        """Runs one batch of uncached requests, or as much of it as the budget allows."""
+    def _reserve(self, unit: list[_Pending]) -> tuple[list[_Pending], list[tuple[_Pending, CallResult]]]:
+        """The requests of a unit the budget allows (journaled as sent), and results for those it refused."""
         granted, refusal = self._ledger.reserve_calls(len(unit))
         refused = [(item, self._not_run_result(item.index, refusal or "")) for item in unit[granted:]]
-        return self._call(unit[:granted]) + refused if granted else refused
+        if granted and self._journal is not None:
+            self._journal.calls_sent(granted)
+        return unit[:granted], refused
 
     def _call(self, items: list[_Pending]) -> list[tuple[_Pending, CallResult]]:
         started = self._clock()
