@@ -16,25 +16,28 @@ Which request falls in which step comes from an uninterrupted reference run: eac
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import psycopg
 import pytest
 from django.db import connection
-from django.utils import timezone
 from django_q.models import Schedule
 
-from accounts.actors import Actor
-from accounts.models import Role
-from prompts.content import PromptContent
-from prompts.importers import ImportOptions
 from prompts.models import PromptVersion
-from prompts.services import dataset_version_import, prompt_create
-from tests.factories import MembershipFactory, TeamFactory
-from tests.ui.conftest import reviews_csv
-from tests.workflows.fault_servers import ModelServer, serving
+from tests.workflows.fault_servers import ModelServer
 from tests.workflows.run_checks import predictions_per_step, run_result
+from tests.workflows.scripted_runs import (
+    REAPER_TASK,
+    SEARCH_STEPS,
+    TIMEOUT,
+    Reference,
+    Step,
+    queue_run,
+    reference_run,
+    resume_and_finish,
+    worker_environment,
+)
 from tests.workflows.worker_processes import (
     WorkerProcess,
     database_url,
@@ -42,47 +45,9 @@ from tests.workflows.worker_processes import (
     wait_for,
     worker_process,
 )
-from workflows.engine.state import STEP_ORDER, StepName
 from workflows.models import Candidate, EvaluationRun, IterationStep, JobStatus, OptimizationRun, Prediction
-from workflows.run_runner import run_execute
-from workflows.services import run_create
-from workflows.tasks import jobs_reap_task
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True), needs_postgres_and_redis]
-
-CONFIG = {"seed": 3, "iterations": 2, "patience": 5}
-LEASE_SECONDS = 4
-TIMEOUT = 300
-REAPER_TASK = "workflows.tasks.jobs_reap_task"
-# One request at a time: a kill then finds exactly one request in flight, the one that pulled the trigger.
-PROVIDER = {"ALLOW_PRIVATE_BASE_URLS": "true", "HF_MAX_CONCURRENCY": "1"}
-Step = tuple[int, StepName]
-SEARCH_STEPS: list[Step] = [(iteration, kind) for iteration in (1, 2) for kind in STEP_ORDER]
-
-
-@dataclass(frozen=True)
-class Reference:
-    """What the uninterrupted run did: its result, and the requests each step sent."""
-
-    result: dict[str, object]
-    predictions: dict[tuple[int, str], int]
-    calls: int
-    cached_calls: int
-    calls_after: dict[Step, int]  # requests sent when each step ended
-
-    def step_requests(self, step: Step) -> tuple[int, int]:
-        """The numbers of the first and last request the step sent."""
-        index = SEARCH_STEPS.index(step)
-        first = (self.calls_after[SEARCH_STEPS[index - 1]] if index else 0) + 1
-        last = self.calls_after[step]
-        assert first <= last, f"{step} sent no request in the reference run"
-        return first, last
-
-    def final_test_requests(self) -> tuple[int, int]:
-        return self.calls_after[SEARCH_STEPS[-1]] + 1, self.calls
-
-    def step_of(self, request: int) -> Step:
-        return next(step for step in SEARCH_STEPS if request <= self.calls_after[step])
 
 
 @dataclass(frozen=True)
@@ -139,75 +104,6 @@ POINTS = [
     KillPoint("final test, last request", lambda ref: ref.final_test_requests()[1], None),
     KillPoint("saving the winner", lambda ref: ref.final_test_requests()[1], None, lock=PromptVersion),
 ]
-
-
-@pytest.fixture(scope="module")
-def model_server() -> Iterator[ModelServer]:
-    with serving(ModelServer()) as server:
-        yield server  # type: ignore[misc]
-
-
-@pytest.fixture
-def provider_settings(settings, model_server):
-    settings.HF_BASE_URL = model_server.url
-    settings.HF_TOKEN = None
-    settings.ALLOW_PRIVATE_BASE_URLS = True
-    settings.HF_MAX_CONCURRENCY = 1
-    return settings
-
-
-def _queue(team, user, *, enqueue: bool) -> OptimizationRun:
-    actor = Actor.for_user(user)
-    prompt = prompt_create(
-        team=team,
-        name="Sentiment",
-        actor=actor,
-        first_version=PromptContent(template="What do you think of this review? {{text}}", provider="huggingface"),
-    )
-    dataset_version = dataset_version_import(
-        team=team,
-        dataset_name="Reviews",
-        file_name="r.csv",
-        content=reviews_csv(),
-        options=ImportOptions(),
-        actor=actor,
-    ).version
-    return run_create(
-        team=team,
-        version=prompt.versions.get(),
-        dataset_version=dataset_version,
-        config=CONFIG,
-        actor=actor,
-        enqueue=enqueue,
-    )
-
-
-_reference: list[Reference] = []
-
-
-def _reference_run(user, server: ModelServer) -> Reference:
-    """Run once per session, in this process and a team of its own (the call cache is per team)."""
-    if not _reference:
-        team = TeamFactory(name="Reference", slug="reference")
-        MembershipFactory(team=team, user=user, role=Role.EDITOR)
-        server.on_request = None
-        with server.lock:
-            server.calls = 0
-        run = run_execute(run_id=_queue(team, user, enqueue=False).pk)
-        assert run is not None and run.status == JobStatus.SUCCEEDED, run and run.error_message
-        assert run.best_version != run.baseline_version  # so "saving the winner" saves something
-        assert run.calls == server.calls
-        steps = IterationStep.objects.filter(iteration__run=run).select_related("iteration")
-        _reference.append(
-            Reference(
-                result=run_result(run),
-                predictions=predictions_per_step(run),
-                calls=run.calls,
-                cached_calls=run.cached_calls,
-                calls_after={(step.iteration.index, step.kind): step.summary["calls_after"] for step in steps},
-            )
-        )
-    return _reference[0]
 
 
 class TableLock:
@@ -285,51 +181,34 @@ def _assert_killed_at(step: Step | None, run: OptimizationRun) -> None:
 
 @pytest.mark.parametrize("point", POINTS, ids=[point.name for point in POINTS])
 def test_a_worker_killed_at_this_point_loses_nothing_and_its_run_ends_as_if_uninterrupted(
-    point, team, editor, model_server, provider_settings
+    point, team, editor, scripted_server, provider_settings
 ):
-    reference = _reference_run(editor, model_server)
+    reference = reference_run(editor, scripted_server)
     # The handover is the test's to make (below), not the every-minute schedule's, so its timing is known.
     Schedule.objects.filter(func=REAPER_TASK).delete()
-    environment = {
-        **PROVIDER,
-        "HF_BASE_URL": model_server.url,
-        "JOB_LEASE_SECONDS": str(LEASE_SECONDS),
-        "WORKERS": "1",
-    }
+    environment = worker_environment(scripted_server)
     queued: list[OptimizationRun] = []
 
     with worker_process(name="first", **environment) as first:
         first.wait_until_running()
-        _kill_at(point, reference, model_server, first, lambda: queued.append(_queue(team, editor, enqueue=True)))
+        _kill_at(point, reference, scripted_server, first, lambda: queued.append(queue_run(team, editor, enqueue=True)))
     run = queued[0]
     run.refresh_from_db()
     assert run.status == JobStatus.RUNNING and run.attempts == 1, first.tail()
     _assert_killed_at(point.interrupted_step(reference), run)
     # Every request the server received is on the run's books already, the one left unanswered included.
-    assert run.calls == model_server.calls
+    assert run.calls == scripted_server.calls
 
     with worker_process(name="second", **environment) as second:
         second.wait_until_running()
-        wait_for(
-            lambda: OptimizationRun.objects.filter(pk=run.pk, lease_expires_at__lt=timezone.now()).exists(),
-            timeout=60,
-            what="the dead worker's lease to lapse",
-        )
-        assert jobs_reap_task() == {"failed": 0, "resent": 1}
-        wait_for(
-            lambda: OptimizationRun.objects.filter(pk=run.pk, finished_at__isnull=False).exists(),
-            timeout=TIMEOUT,
-            what="the resumed run to finish",
-            details=second.tail,
-        )
+        run = resume_and_finish(run, second)
 
-    run.refresh_from_db()
     assert run.status == JobStatus.SUCCEEDED and run.attempts == 2, f"{run.error_message}\n{second.tail()}"
     assert run_result(run) == reference.result
     assert predictions_per_step(run) == reference.predictions
     assert EvaluationRun.objects.filter(optimization_run=run).count() == 2  # baseline and winner, once each
     # Exact spend across the crash: the run reports the requests the server received. Those answered before
     # the kill came back from the team's cache; only the one left unanswered was sent again.
-    assert run.calls == model_server.calls == reference.calls + (0 if point.lock else 1)
+    assert run.calls == scripted_server.calls == reference.calls + (0 if point.lock else 1)
     assert run.cached_calls >= reference.cached_calls
     assert run.report["usage"]["calls"] == run.calls
