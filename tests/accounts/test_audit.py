@@ -4,7 +4,9 @@ in the same transaction as the change; only the team's owners read it, in the UI
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.actors import Actor
@@ -206,6 +208,37 @@ def test_owners_read_the_log_newest_first_through_the_api_and_filter_it(team, ow
     assert [row["target"] for row in moves.json()["results"]] == ["sentiment: production → v1"]
     assert bad_filter.status_code == 400
     assert "surface" in bad_filter.json()["errors"]
+
+
+def test_the_log_reads_the_same_number_of_queries_however_many_lines_and_actors_it_shows(team, owner, catalog):
+    def queries_to_read() -> tuple[int, int]:
+        api, ui = client_as_user(owner), signed_in(owner)
+        api.get(f"{API}/teams/acme/audit-events/")  # sessions, caches and the like warm up first
+        ui.get(reverse("ui:audit_log", args=["acme"]))
+        with CaptureQueriesContext(connection) as through_api:
+            assert api.get(f"{API}/teams/acme/audit-events/").status_code == 200
+        with CaptureQueriesContext(connection) as through_ui:
+            assert ui.get(reverse("ui:audit_log", args=["acme"])).status_code == 200
+        return len(through_api), len(through_ui)
+
+    def change_labels_as_new_people(count: int) -> None:
+        start = AuditEvent.objects.count()
+        for index in range(start, start + count):
+            person = MembershipFactory(team=team, user=UserFactory(username=f"e{index}"), role=Role.EDITOR).user
+            label_move(
+                prompt=catalog["prompt"],
+                name=f"label-{index}",
+                version=catalog["version"],
+                actor=Actor.for_user(person),
+            )
+
+    change_labels_as_new_people(2)
+    few = queries_to_read()
+    change_labels_as_new_people(20)  # each line with an actor of its own
+    many = queries_to_read()
+
+    assert AuditEvent.objects.filter(team=team).count() >= 22
+    assert many == few
 
 
 @pytest.mark.parametrize("who", ["editor", "viewer", "write_key"])
