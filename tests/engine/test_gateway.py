@@ -652,6 +652,22 @@ def test_it_journals_each_call_before_the_provider_receives_it_and_all_spending_
     assert journal.threads == {threading.get_ident()}
 
 
+def test_it_journals_what_the_calls_in_flight_cost_when_the_work_stops_on_an_error():
+    provider = ScriptedProvider(max_concurrency=3, delay_for=lambda review: 0.02)
+    journal = RecordingJournal(provider)
+    gateway = make_gateway(provider, journal=journal)
+
+    def fail(result: CallResult) -> None:
+        raise RuntimeError("the database went away")
+
+    with pytest.raises(RuntimeError, match="database went away"):
+        gateway.run([request(str(n)) for n in range(10)], on_result=fail)
+
+    # The calls still in flight when the first result's callback failed finished, and their cost was booked.
+    assert journal.sent == gateway.usage.calls >= 2
+    assert journal.usage == gateway.usage
+
+
 def test_it_journals_retries_and_failed_calls():
     provider = ScriptedProvider(
         failures=[ProviderUnavailableError("503", retry_after_seconds=0)], refused_reviews=["b"]

@@ -64,7 +64,13 @@ class TcpProxy:
                 _close(client)
                 continue
             with self._lock:
-                self._open.update((client, upstream))
+                cut_meanwhile = self._down  # an outage began while this one was connecting
+                if not cut_meanwhile:
+                    self._open.update((client, upstream))
+            if cut_meanwhile:
+                _close(client)
+                _close(upstream)
+                continue
             for source, target in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
 

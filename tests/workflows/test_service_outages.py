@@ -92,7 +92,7 @@ def test_a_database_outage_fails_the_attempt_cleanly_and_the_run_resumes_when_it
             run = queue_run(team, editor, enqueue=True)
             wait_for(back.is_set, timeout=TIMEOUT, what="the database outage to pass", details=worker.tail)
             scripted_server.on_request = None
-            assert database.cut_connections > 0 and database.refused_connections > 0
+            assert database.cut_connections > 0
 
             # The attempt stopped at its first write after the cut, leaving the run to its lease; nothing
             # half-written, nothing finished.

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from workflows.gateway.budget import Budget, BudgetLedger, ModelPrice, Usage
@@ -71,6 +72,10 @@ class _Pending:
 
 
 ResultCallback = Callable[[CallResult], None]
+
+
+def _settle(journal: SpendJournal, *, usage: Usage) -> None:
+    journal.settled(usage)
 
 
 def _whole_number_attribute(provider: Provider, name: str) -> int:
@@ -189,9 +194,13 @@ class Gateway:
                     finish((self._call(granted) if granted else []) + refused)
             else:
                 self._run_concurrently(units, finish)
-        finally:
-            if self._journal is not None:
-                self._journal.flush()
+        except BaseException:
+            # The error that stopped the work is the one to raise, not a second one from the journal (in a
+            # database outage the flush fails too).
+            self._journal_quietly(lambda journal: journal.flush())
+            raise
+        if self._journal is not None:
+            self._journal.flush()
 
         complete = [result for result in results if result is not None]
         if len(complete) != len(requests):  # a defect in this module, never a provider's fault
@@ -236,12 +245,26 @@ class Gateway:
                 done, _pending = wait(in_flight, return_when=FIRST_COMPLETED)
                 for future in done:
                     refused = in_flight.pop(future)
+                    send_next()  # first, so the freed slot is not idle while the results are written
                     finish(future.result() + refused)
-                    send_next()
         finally:
-            # After an exception no new unit starts (it would spend budget on results nobody receives); calls
-            # already in flight finish and their usage is recorded in the ledger.
-            pool.shutdown(wait=True, cancel_futures=True)
+            # After an exception no new unit is submitted (it would spend budget on results nobody receives).
+            # Those submitted were journaled as sent, so they are sent, not cancelled (never more than
+            # `workers` of them); their usage is recorded in the ledger and offered to the journal.
+            pool.shutdown(wait=True)
+            for future in in_flight:
+                if future.exception() is None:
+                    for _item, result in future.result():
+                        self._journal_quietly(partial(_settle, usage=result.usage))
+
+    def _journal_quietly(self, write: Callable[[SpendJournal], None]) -> None:
+        """A journal write on the way out of an error: logged when it fails, never raised over that error."""
+        if self._journal is None:
+            return
+        try:
+            write(self._journal)
+        except Exception:
+            logger.warning("the spend journal could not be written while stopping on an error", exc_info=True)
 
     def _reserve(self, unit: list[_Pending]) -> tuple[list[_Pending], list[tuple[_Pending, CallResult]]]:
         """The requests of a unit the budget allows (journaled as sent), and results for those it refused."""

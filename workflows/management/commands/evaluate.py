@@ -37,7 +37,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--provider", help="Override the version's provider (local, vertex, huggingface).")
         parser.add_argument("--model", help="Override the version's model.")
-        parser.add_argument("--max-calls", type=int, help="Stop after this many provider calls.")
+        parser.add_argument("--max-calls", type=int, help="Stop after this many provider calls (a judge's too).")
         parser.add_argument("--fresh", action="store_true", help="Ignore cached answers and ask the model again.")
         parser.add_argument("--json", type=Path, help="Also write the results to this file as JSON.")
         parser.add_argument("--as", dest="username", help="Act as this user (with their roles); default: the system.")
