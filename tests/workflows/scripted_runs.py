@@ -125,10 +125,14 @@ def resume_and_finish(run: OptimizationRun, worker: WorkerProcess) -> Optimizati
         what="the interrupted attempt's lease to lapse",
     )
     assert jobs_reap_task() == {"failed": 0, "resent": 1}
+    return wait_until_finished(run, worker, what="the resumed run to finish")
+
+
+def wait_until_finished(run: OptimizationRun, worker: WorkerProcess, *, what: str) -> OptimizationRun:
     wait_for(
         lambda: OptimizationRun.objects.filter(pk=run.pk, finished_at__isnull=False).exists(),
         timeout=TIMEOUT,
-        what="the resumed run to finish",
+        what=what,
         details=worker.tail,
     )
     run.refresh_from_db()

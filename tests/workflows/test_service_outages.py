@@ -28,6 +28,7 @@ from tests.workflows.scripted_runs import (
     queue_run,
     reference_run,
     resume_and_finish,
+    wait_until_finished,
     worker_environment,
 )
 from tests.workflows.tcp_proxy import TcpProxy, tcp_proxy
@@ -129,13 +130,7 @@ def test_a_broker_outage_does_not_disturb_a_run_and_the_workers_take_new_runs_af
             wait_for(back.is_set, timeout=TIMEOUT, what="the broker outage to pass", details=worker.tail)
             scripted_server.on_request = None
             assert broker.cut_connections > 0
-            wait_for(
-                lambda: OptimizationRun.objects.filter(pk=run.pk, finished_at__isnull=False).exists(),
-                timeout=TIMEOUT,
-                what="the run to finish",
-                details=worker.tail,
-            )
-            run.refresh_from_db()
+            run = wait_until_finished(run, worker, what="the run to finish")
             assert run.status == JobStatus.SUCCEEDED and run.attempts == 1, f"{run.error_message}\n{worker.tail()}"
             _assert_as_uninterrupted(run, reference, scripted_server, resent=0)
 
@@ -143,11 +138,5 @@ def test_a_broker_outage_does_not_disturb_a_run_and_the_workers_take_new_runs_af
             with scripted_server.lock:
                 scripted_server.calls = 0
             later = queue_run(other_team, editor, enqueue=True)
-            wait_for(
-                lambda: OptimizationRun.objects.filter(pk=later.pk, finished_at__isnull=False).exists(),
-                timeout=TIMEOUT,
-                what="a run queued after the outage to finish",
-                details=worker.tail,
-            )
-    later.refresh_from_db()
+            later = wait_until_finished(later, worker, what="a run queued after the outage to finish")
     assert later.status == JobStatus.SUCCEEDED, later.error_message
